@@ -1,0 +1,61 @@
+"""Shared fixtures: random-weight models (built once per session), example photos, no network."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+
+import resnet_viz
+from resnet_viz.model import ResNet
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "assets"
+EXAMPLES = sorted(p for p in ASSETS.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
+
+
+_models: dict[str, ResNet] = {}
+
+
+def random_model(arch: str) -> ResNet:
+    """One shared, read-only random-weight model per arch, as the app shares its models."""
+    if arch not in _models:
+        _models[arch] = resnet_viz.load_model(arch, weights="random", device="cpu")
+    return _models[arch]
+
+
+@pytest.fixture(scope="session")
+def resnet18() -> ResNet:
+    return random_model("resnet18")
+
+
+@pytest.fixture(scope="session")
+def resnet50() -> ResNet:
+    return random_model("resnet50")
+
+
+@pytest.fixture(scope="session")
+def examples() -> list[Path]:
+    assert EXAMPLES, f"no example photos in {ASSETS}"
+    return EXAMPLES
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every socket connection and DNS lookup fails, as on a machine without internet."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network is blocked in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch) -> Path:
+    """An empty torch hub cache of the test's own."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path / "torch"
