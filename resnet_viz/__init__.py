@@ -1,13 +1,18 @@
 """resnet-viz: look inside a real, pretrained ResNet, stage by stage and block by block."""
 
 from .analysis import AnalysisTensors, analyze, analyze_batch
+from .architecture import architecture_table, architecture_totals
+from .attribution import METHODS, attribute
+from .gradient_flow import gradient_flow
 from .hooks import forward_taps, hook_count
+from .lesion import lesion
 from .model import ARCHS, BasicBlock, BlockInfo, Bottleneck, ResNet, StageInfo, build_model
 from .preprocess import ImageError, load_image, preprocess
 from .weights import ModelMeta, WeightsError, fetch_imagenet, load_model, resolve_device
 
 __all__ = [
     "ARCHS",
+    "METHODS",
     "AnalysisTensors",
     "BasicBlock",
     "BlockInfo",
@@ -19,10 +24,15 @@ __all__ = [
     "WeightsError",
     "analyze",
     "analyze_batch",
+    "architecture_table",
+    "architecture_totals",
+    "attribute",
     "build_model",
     "fetch_imagenet",
     "forward_taps",
+    "gradient_flow",
     "hook_count",
+    "lesion",
     "load_image",
     "load_model",
     "preprocess",
