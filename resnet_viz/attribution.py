@@ -25,7 +25,7 @@ from .preprocess import ImageSource
 from .runtime import image_input, private_copy
 from .targets import Target, resolve_target, target_info
 
-__all__ = ["METHODS", "LAYER_STAGES", "BASELINES", "attribute"]
+__all__ = ["METHODS", "LAYER_STAGES", "BASELINES", "attribute", "attribution_json", "channel_weights"]
 
 Progress = Callable[[float], None]
 
@@ -285,3 +285,36 @@ def attribute(
     result["options"] = {k: opt[k] for k in METHODS[method]}
     result["timing_ms"] = 1000 * (time.perf_counter() - start)
     return result
+
+
+def channel_weights(model: ResNet, image: ImageSource, target: Target = None) -> tuple[dict[str, Tensor], dict]:
+    """Grad-CAM's channel weights (mean gradient over H, W) for every stage C1..C5 at once.
+
+    One forward and one backward, through Captum's layer-gradient utility as in the ladder.
+    Returns ({"C1": (C,), ...}, target info); the explorer ranks feature-map tiles by them.
+    """
+    from captum._utils.gradient import compute_layer_gradients_and_eval
+
+    x = image_input(model, image)
+    index = None if target is None else resolve_target(model, target, None)
+    forward = _Forward(private_copy(model), None, 1, pick_top1=index is None)
+    modules = forward.model.stage_modules()
+    with torch.enable_grad():
+        grads, _ = compute_layer_gradients_and_eval(forward, list(modules.values()), x, index)
+    weights = {name: grad.mean(dim=(2, 3))[0].detach().float().cpu() for name, (grad,) in zip(modules, grads)}
+    logits = forward.first_logits
+    index = int(logits.argmax()) if index is None else index
+    return weights, target_info(model, logits, index)
+
+
+def attribution_json(result: dict[str, Any], decimals: int = 4) -> dict[str, Any]:
+    """:func:`attribute`'s result with its maps as nested lists (rounded), ready for JSON."""
+
+    def as_lists(unit: np.ndarray) -> list[list[float]]:
+        return np.round(unit.astype(np.float64), decimals).tolist()
+
+    out = dict(result)
+    out["map"] = as_lists(result["map"])
+    if "maps" in result:
+        out["maps"] = {name: as_lists(unit) for name, unit in result["maps"].items()}
+    return out
