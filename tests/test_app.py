@@ -1,0 +1,101 @@
+"""The app launched in-process and driven through its named API endpoints with gradio_client."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from gradio_client import Client, handle_file
+
+from resnet_viz import analyze, attribute, gradient_flow, lesion
+
+from .app_server import running_app
+from .conftest import ROOT, random_model
+
+
+@pytest.fixture(scope="module")
+def server():
+    with running_app("resnet18") as (url, explorer):
+        yield url, explorer
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server[0], verbose=False)
+
+
+def _without_timing(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "timing_ms"}
+
+
+def test_only_the_named_endpoints_are_public(client):
+    assert set(client.view_api(return_format="dict")["named_endpoints"]) == {
+        "/analyze", "/attribute", "/gradient_flow", "/lesion"
+    }
+
+
+def test_analyze_endpoint_equals_the_library(client, examples):
+    result = client.predict(handle_file(str(examples[0])), "resnet18", api_name="/analyze")
+    direct = analyze(random_model("resnet18"), examples[0])
+    assert _without_timing(result) == json.loads(json.dumps(_without_timing(direct)))
+
+
+def test_attribute_endpoint(client, examples):
+    result = client.predict(handle_file(str(examples[1])), "resnet18", "gradcam", "", "C4", api_name="/attribute")
+    direct = attribute(random_model("resnet18"), examples[1], "gradcam", stage="C4")
+    assert result["target"] == direct["target"] and result["stage"] == "C4"
+    assert len(result["map"]) == 224 and len(result["map"][0]) == 224
+    assert max(abs(a - b) for a, b in zip(result["map"][100], direct["map"][100].tolist())) < 1e-3
+
+
+def test_gradient_flow_endpoint(client, examples):
+    result = client.predict(handle_file(str(examples[2])), "resnet18", "281", api_name="/gradient_flow")
+    direct = gradient_flow(random_model("resnet18"), examples[2], target=281)
+    assert result["target"]["label"] == "tabby"
+    assert _without_timing(result) == json.loads(json.dumps(_without_timing(direct)))
+
+
+def test_lesion_endpoint(client, examples):
+    sweep = client.predict(handle_file(str(examples[0])), "resnet18", "", api_name="/lesion")
+    assert [r["name"] for r in sweep["blocks"]] == [b.name for b in random_model("resnet18").blocks()]
+    scaled = client.predict(handle_file(str(examples[0])), "resnet18", '{"C4": 0.0}', api_name="/lesion")
+    direct = lesion(random_model("resnet18"), examples[0], scales={"C4": 0.0})
+    assert scaled["kl_divergence"] == pytest.approx(direct["kl_divergence"], rel=1e-6)
+
+
+def test_bad_input_gets_a_clear_error_and_the_app_keeps_serving(client, examples, tmp_path):
+    bad = tmp_path / "holiday.png"
+    bad.write_text("this is text")
+    with pytest.raises(Exception) as info:
+        client.predict(handle_file(str(bad)), "resnet18", api_name="/analyze")
+    assert "This image cannot be analysed: not an image" in str(info.value)
+    with pytest.raises(Exception, match="magic is not in the list of choices: \\['gradcam'"):
+        client.predict(handle_file(str(examples[0])), "resnet18", "magic", "", "C5", api_name="/attribute")
+    with pytest.raises(Exception, match="scales must be JSON"):
+        client.predict(handle_file(str(examples[0])), "resnet18", "{C4: 0", api_name="/lesion")
+    assert client.predict(handle_file(str(examples[0])), "resnet18", api_name="/analyze")["arch"] == "resnet18"
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+
+
+def test_files_are_served_only_from_the_cache_and_assets(server):
+    url = server[0]
+    status, body = _get(f"{url}/gradio_api/file={ROOT / 'assets' / 'chelsea.png'}")
+    assert status == 200 and body[:4] == b"\x89PNG"
+    for path in [ROOT / "app.py", "/etc/passwd", f"{ROOT / 'assets'}/../app.py", ROOT / "resnet_viz" / "model.py"]:
+        status, body = _get(f"{url}/gradio_api/file={path}")
+        assert status in (403, 404), (path, status)
+        assert b"import" not in body and b"root:" not in body
+
+
+def test_monitoring_is_off(server):
+    assert _get(f"{server[0]}/monitoring")[0] in (403, 404)
+    assert _get(f"{server[0]}/gradio_api/monitoring")[0] in (403, 404)
