@@ -1,0 +1,160 @@
+"""The running app on this CPU: upload-to-predictions-and-grid latency and re-render time.
+
+    python bench/bench_app.py [--arch resnet50] [--uploads 12] [--changes 20]
+
+Starts `python app.py --weights random` in a subprocess (the same computation as ImageNet
+weights), drives it with Debian's chromium through Playwright, and reports medians:
+- upload -> predictions and C1-C5 grid shown (target <= 1.5 s);
+- stage change -> new grid shown, in the browser and as server time (target <= 150 ms server);
+and, in-process, the server-side time of the re-render handlers on a ResNet-50 session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import machine  # noqa: E402
+
+PHOTOS = [ROOT / "assets" / name for name in ("coffee.png", "rocket.jpg", "astronaut.png", "chelsea.png")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(url: str, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"the app did not answer at {url}")
+
+
+def distinct_photos(count: int, folder: Path) -> list[Path]:
+    """``count`` different pictures (the examples, cropped at shifting offsets): every upload is new."""
+    from PIL import Image
+
+    paths = []
+    for i in range(count):
+        with Image.open(PHOTOS[i % len(PHOTOS)]) as im:
+            shift = 4 * (i // len(PHOTOS) + 1)
+            picture = im.convert("RGB").crop((shift, shift, im.width - shift, im.height - shift))
+        paths.append(folder / f"upload-{i}.png")
+        picture.save(paths[-1])
+    return paths
+
+
+def browser_latencies(url: str, uploads: int, changes: int) -> tuple[list[float], list[float]]:
+    from playwright.sync_api import expect, sync_playwright
+
+    upload_s, change_s = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        expect(page.locator("#status")).to_contain_text("last analysis", timeout=120_000)
+        page.get_by_role("tab", name="Stage features C1-C5").click()
+        grid = page.locator("#grid img")
+        expect(grid).to_be_visible(timeout=60_000)
+        with tempfile.TemporaryDirectory() as folder:
+            for path in distinct_photos(uploads, Path(folder)):
+                before = grid.get_attribute("src")
+                start = time.perf_counter()
+                page.locator("#photo input[type=file]").set_input_files(str(path))
+                expect(grid).not_to_have_attribute("src", before, timeout=60_000)
+                upload_s.append(time.perf_counter() - start)
+        stages = ["C3", "C4", "C5", "C2", "C1"]
+        for i in range(changes):
+            stage = stages[i % len(stages)]
+            start = time.perf_counter()
+            page.get_by_label(stage).check()
+            expect(page.locator("#stage-info")).to_contain_text(f"{stage}:", timeout=30_000)
+            change_s.append(time.perf_counter() - start)
+        browser.close()
+    return upload_s, change_s
+
+
+def server_times(arch: str, rounds: int) -> dict[str, list[float]]:
+    """The re-render handlers as the server runs them (no forward pass), plus Gradio's own
+    postprocessing of their pictures (PNG files in its cache), which is server time too."""
+    import gradio as gr
+
+    from resnet_viz.explorer import Explorer
+    from resnet_viz.registry import ModelRegistry
+
+    explorer = Explorer(ModelRegistry("random", "cpu"))
+    explorer.analyze(str(PHOTOS[0]), arch, "bench")
+    png = gr.Image(format="png")
+    times: dict[str, list[float]] = {"stage change (grid + first channel, PNGs)": [], "channel/opacity change (PNG)": []}
+    for i in range(rounds):
+        stage = ["C1", "C2", "C3", "C4", "C5"][i % 5]
+        start = time.perf_counter()
+        grid, _, shown = explorer.stage_view("bench", stage, "mean", 32)
+        picture = explorer.channel_view("bench", stage, shown[0], 0.6)
+        png.postprocess(grid), png.postprocess(picture)
+        times["stage change (grid + first channel, PNGs)"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        png.postprocess(explorer.channel_view("bench", stage, shown[1], 0.3 + 0.01 * i))
+        times["channel/opacity change (PNG)"].append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", default="resnet50")
+    parser.add_argument("--uploads", type=int, default=12)
+    parser.add_argument("--changes", type=int, default=20)
+    args = parser.parse_args()
+    print(f"# bench_app: {args.arch}, random weights, CPU\n# {machine()}")
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--arch", args.arch, "--weights", "random", "--device", "cpu",
+         "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_for(url)
+        uploads, changes = browser_latencies(url, args.uploads, args.changes)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    def line(name: str, samples: list[float], target: float | None = None) -> None:
+        median = statistics.median(samples)
+        p95 = sorted(samples)[max(0, int(round(0.95 * len(samples))) - 1)]
+        verdict = "" if target is None else f"  target <= {target * 1000:.0f} ms: {'met' if median <= target else 'MISSED'}"
+        print(f"{name:<52} median {median * 1000:7.0f} ms   p95 {p95 * 1000:7.0f} ms   n={len(samples)}{verdict}")
+
+    print("## through the browser")
+    line("upload -> predictions + grid shown", uploads, 1.5)
+    line("stage change -> new grid shown", changes)
+    print("## server time of the re-render handlers (in-process)")
+    for name, samples in server_times(args.arch, args.changes).items():
+        line(name, samples, 0.150)
+
+
+if __name__ == "__main__":
+    main()
