@@ -20,7 +20,7 @@ from torch import Tensor
 from .hooks import forward_taps
 from .model import ResNet
 from .preprocess import ImageSource, crop_image, load_image, preprocess
-from .runtime import as_model_input, model_device
+from .runtime import as_model_input, autocast, model_device
 
 __all__ = ["AnalysisTensors", "analyze", "analyze_batch", "top_predictions"]
 
@@ -57,8 +57,9 @@ def _zero_fraction(t: Tensor) -> Tensor:
 
 
 def _dots(a: Tensor, b: Tensor) -> Tensor:
-    """Per-image dot products of two (B, N) tensors, as float32 (B,)."""
-    return torch.stack([torch.dot(a[i], b[i]) for i in range(a.shape[0])]).float()
+    """Per-image dot products of two (B, N) tensors, as float32 (B,) (accumulated in float32
+    even under bf16/fp16 autocast; ``.float()`` is free for float32 tensors)."""
+    return torch.stack([torch.dot(a[i].float(), b[i].float()) for i in range(a.shape[0])])
 
 
 class _BlockProbe:
@@ -150,7 +151,7 @@ def analyze_batch(
     preprocessed = time.perf_counter()
 
     probe = _BlockProbe(model)
-    with torch.inference_mode(), forward_taps(probe.taps, probe):
+    with torch.inference_mode(), forward_taps(probe.taps, probe), autocast(model):
         logits = model(batch)
         # One transfer for all statistics instead of one per number.
         block_table = {name: {k: v.cpu().tolist() for k, v in stats.items()} for name, stats in probe.blocks.items()}

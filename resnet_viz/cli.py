@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from .analysis import analyze
 from .model import ARCHS
 from .preprocess import ImageError
-from .weights import WeightsError, fetch_imagenet, load_model
+from .weights import PRECISIONS, WeightsError, fetch_imagenet, load_model
 
 __all__ = ["main", "format_summary"]
 
@@ -45,7 +45,7 @@ def format_summary(name: str, report: dict[str, Any]) -> str:
 
 def _analyze_command(args: argparse.Namespace) -> int:
     try:
-        model = load_model(args.arch, args.weights, args.device)
+        model = load_model(args.arch, args.weights, args.device, precision=args.precision)
     except (WeightsError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--arch", default="resnet50", choices=list(ARCHS))
     run.add_argument("--weights", default="imagenet", help="imagenet (default), random, or a checkpoint path")
     run.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
+    run.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="bf16/fp16: CUDA autocast")
     run.add_argument("--top-k", type=_positive_int, default=5)
     run.add_argument("--json", metavar="OUT.json", help="also write the analysis (a list for several images)")
     run.set_defaults(handler=_analyze_command)

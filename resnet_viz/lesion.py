@@ -22,7 +22,7 @@ from torch import Tensor
 from .analysis import top_predictions
 from .model import BlockInfo, ResNet
 from .preprocess import ImageSource
-from .runtime import image_input
+from .runtime import autocast, image_input
 from .targets import target_info
 
 __all__ = ["lesion", "scaled_block", "resolve_scales"]
@@ -93,7 +93,7 @@ def lesion(model: ResNet, image: ImageSource, *, scales: Mapping[str, float] | N
     start = time.perf_counter()
     x = image_input(model, image)
     if scales is None:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(model):
             intact, swept = _sweep(model, x)
         intact, swept = intact.double().cpu(), swept.double().cpu()
         intact_log = torch.log_softmax(intact[0], dim=-1)
@@ -123,7 +123,7 @@ def lesion(model: ResNet, image: ImageSource, *, scales: Mapping[str, float] | N
             "timing_ms": 1000 * (time.perf_counter() - start),
         }
     resolved = resolve_scales(model, scales)
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(model):
         intact = model(x)[0].double().cpu()
         scaled = _scaled_forward(model, x, resolved)[0].double().cpu()
     divergence = _kl(torch.log_softmax(intact, dim=-1), torch.log_softmax(scaled, dim=-1))

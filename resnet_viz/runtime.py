@@ -7,15 +7,19 @@ cuDNN's tensor-core kernels want on a GPU.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
+from typing import ContextManager
 
 import torch
 from torch import Tensor, nn
 
 from .preprocess import ImageSource, load_image, preprocess
 
-__all__ = ["MEMORY_FORMAT", "as_model_input", "image_input", "model_device", "private_copy"]
+__all__ = ["MEMORY_FORMAT", "as_model_input", "autocast", "image_input", "model_device", "private_copy"]
+
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 MEMORY_FORMAT = torch.channels_last
 
@@ -45,3 +49,11 @@ def private_copy(model: nn.Module) -> nn.Module:
     if hasattr(model, "meta"):
         shared[id(model.meta)] = model.meta
     return copy.deepcopy(model, memo=shared)
+
+
+def autocast(model: nn.Module) -> ContextManager:
+    """CUDA autocast in the model's opt-in inference precision; a no-op for float32 models."""
+    precision = getattr(getattr(model, "meta", None), "precision", "fp32")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=_AUTOCAST_DTYPES[precision])

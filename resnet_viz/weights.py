@@ -34,6 +34,7 @@ __all__ = [
     "load_model",
     "load_state_dict_checked",
     "resolve_device",
+    "PRECISIONS",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class ModelMeta:
     weights: str  # "imagenet", "random" or the checkpoint's file name
     categories: tuple[str, ...]  # class index -> label, from torchvision's weights meta
     transforms: nn.Module  # the weights' own preprocessing (resize, centre crop, normalise)
+    precision: str = "fp32"  # "bf16"/"fp16": inference under CUDA autocast (see runtime.autocast)
 
 
 @dataclass(frozen=True)
@@ -246,11 +248,15 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
 def load_model(
     arch: str = "resnet50",
     weights: str | os.PathLike = "imagenet",
     device: str | torch.device = "auto",
     *,
+    precision: str = "fp32",
     progress: bool = True,
 ) -> ResNet:
     """A ready-to-probe model in eval mode, with ``model.meta`` (labels, preprocessing).
@@ -258,10 +264,15 @@ def load_model(
     ``weights``: "imagenet" (torchvision's DEFAULT checkpoint, from torch's hub cache or
     downloaded there), "random" (seeded, identical on every run) or a checkpoint path.
     Parameters are frozen (``requires_grad=False``): attributions need input gradients only.
-    The model is in channels-last memory (see :mod:`resnet_viz.runtime`).
+    The model is in channels-last memory (see :mod:`resnet_viz.runtime`). ``precision`` "bf16" or
+    "fp16" (CUDA only) runs inference under autocast; attributions always use float32.
     """
     _check_arch(arch)
     target = resolve_device(device)
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision != "fp32" and target.type != "cuda":
+        raise ValueError(f"precision {precision} needs a CUDA device, and this model runs on {target.type}; use fp32.")
     reference = imagenet_weights(arch)
     if weights == "random":
         model, name = _random_model(arch), "random"
@@ -279,6 +290,7 @@ def load_model(
         weights=name,
         categories=tuple(reference.meta["categories"]),
         transforms=reference.transforms(),
+        precision=precision,
     )
     model.requires_grad_(False)
     return model.eval().to(target, memory_format=MEMORY_FORMAT)
