@@ -2,9 +2,9 @@
 
 ``app.py`` only lays out components and wires them to these methods (adding the session id and
 the browser's language from the request), so every tab can be tested by calling the methods
-directly. Methods that run the network are marked "model"; the app puts them in one queue so
-the shared model serves one computation at a time. The others re-render what a session
-already holds, without a forward pass.
+directly. Methods that run the network are marked "model": they lease the model from the
+registry, which serves one computation at a time per model. The others re-render what a
+session already holds, without a forward pass.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from .analysis import analyze
 from .architecture import architecture_table, architecture_totals
 from .attribution import METHODS, attribution_json, channel_weights
 from .attribution import attribute as run_attribution
+from .batching import AnalyzeBatcher
 from .gradient_flow import gradient_flow
 from .i18n import chart_labels, tr
 from .lesion import lesion
@@ -60,9 +61,11 @@ def _probabilities(predictions: list[dict]) -> dict[str, float]:
 
 
 class Explorer:
-    def __init__(self, registry: ModelRegistry, store: SessionStore | None = None) -> None:
+    def __init__(self, registry: ModelRegistry, store: SessionStore | None = None, batching: bool = True) -> None:
         self.registry = registry
-        self.store = store or SessionStore()
+        self.store = store if store is not None else SessionStore()
+        # /analyze requests that arrive while the model is busy share one forward (see batching.py).
+        self.batcher = AnalyzeBatcher(registry.lease) if batching else None
         self._downloads = Path(tempfile.mkdtemp(prefix="resnet-viz-downloads-"))
         self._example_sessions: dict[tuple[str, str], Session] = {}
 
@@ -100,9 +103,9 @@ class Explorer:
         """Model. One forward pass; the session keeps its stage tensors for re-rendering."""
         if not image:
             raise UserError(tr("error_first", lang))
-        model = self.registry.get(arch).model
         try:
-            report, tensors = analyze(model, image, top_k=5, return_tensors=True)
+            with self.registry.lease(arch) as model:
+                report, tensors = analyze(model, image, top_k=5, return_tensors=True)
         except ImageError as exc:  # in the visitor's language
             raise UserError(tr("error_image", lang, reason=exc.reason)) from None
         session = Session(
@@ -129,8 +132,8 @@ class Explorer:
         """Model. Grad-CAM channel weights of every stage for the top-1 class, once per analysis."""
         session = self.session(session_id, lang)
         if not session.channel_weights:
-            model = self.registry.get(session.arch).model
-            weights, _ = channel_weights(model, session.source)
+            with self.registry.lease(session.arch) as model:
+                weights, _ = channel_weights(model, session.source)
             session.channel_weights.update(weights)
 
     # --- no model: re-rendering --------------------------------------------------------------
@@ -209,10 +212,10 @@ class Explorer:
     ) -> tuple[Image.Image, Image.Image | None, str]:
         """Model. The heatmap over the crop, the Grad-CAM ladder (for that method), and a caption."""
         session = self.session(session_id, lang)
-        model = self.registry.get(session.arch).model
-        result = _user_errors(
-            run_attribution, model, session.source, method, target=_target(target), stage=stage, progress=progress
-        )
+        with self.registry.lease(session.arch) as model:
+            result = _user_errors(
+                run_attribution, model, session.source, method, target=_target(target), stage=stage, progress=progress
+            )
         cmap = "RdBu_r" if result["signed"] else "jet"
         heatmap = render.overlay(session.crop, result["map"], opacity=0.55, cmap=cmap, lo=0.0, hi=1.0)
         ladder = None
@@ -234,44 +237,50 @@ class Explorer:
     def gradient_flow_figure(self, session_id: str, lang: str = "en"):
         """Model. Gradient flow vs the plain twin, as a chart."""
         session = self.session(session_id, lang)
-        result = gradient_flow(self.registry.get(session.arch).model, session.source)
+        with self.registry.lease(session.arch) as model:
+            result = gradient_flow(model, session.source)
         session.outputs["gradient_flow"] = result
         return charts.gradient_flow_chart(result["blocks"], chart_labels(lang, charts.hangul_font() is not None))
 
     def lesion_figure(self, session_id: str, lang: str = "en"):
         """Model. The lesion sweep, as a chart."""
         session = self.session(session_id, lang)
-        result = lesion(self.registry.get(session.arch).model, session.source)
+        with self.registry.lease(session.arch) as model:
+            result = lesion(model, session.source)
         session.outputs["lesion_sweep"] = result
         return charts.lesion_chart(result["blocks"], chart_labels(lang, charts.hangul_font() is not None))
 
     def scaled_predictions(self, session_id: str, scales: dict[str, float], lang: str = "en") -> tuple[dict, str]:
         """Model. Top-5 with each stage's residual branches scaled, and the KL from the intact net."""
         session = self.session(session_id, lang)
-        result = _user_errors(lesion, self.registry.get(session.arch).model, session.source, scales=scales)
+        with self.registry.lease(session.arch) as model:
+            result = _user_errors(lesion, model, session.source, scales=scales)
         return _probabilities(result["predictions"]), tr("lesion_kl", lang, kl=result["kl_divergence"])
 
     # --- model: JSON endpoints for scripts and classrooms ------------------------------------
 
-    def _model_for(self, image: str | None, arch: str):
+    def _run(self, fn: Callable, image: str | None, arch: str, *args: Any, **kwargs: Any) -> Any:
+        """``fn(model, image, ...)`` with the model leased, bad input turned into a UserError."""
         if not image:
             raise UserError("No image was given.")
-        return self.registry.get(arch).model
+        with self.registry.lease(arch) as model:
+            return _user_errors(fn, model, image, *args, **kwargs)
 
     def json_analyze(self, image: str | None, arch: str) -> dict[str, Any]:
-        """Model. Exactly :func:`resnet_viz.analyze`'s JSON."""
-        model = self._model_for(image, arch)
-        return _user_errors(analyze, model, image)
+        """Model. :func:`resnet_viz.analyze`'s JSON (batched with concurrent requests)."""
+        if self.batcher is None or not image:
+            return self._run(analyze, image, arch)
+        self.registry.get(arch)  # an unknown arch fails here, alone
+        return _user_errors(self.batcher.analyze, image, arch)
 
     def json_attribute(self, image: str | None, arch: str, method: str, target: str | int | None, stage: str) -> dict:
         """Model. :func:`resnet_viz.attribute`'s dict, maps as nested lists."""
-        model = self._model_for(image, arch)
-        result = _user_errors(run_attribution, model, image, method, target=_target(target), stage=stage or "C5")
+        result = self._run(run_attribution, image, arch, method, target=_target(target), stage=stage or "C5")
         return attribution_json(result)
 
     def json_gradient_flow(self, image: str | None, arch: str, target: str | int | None) -> dict[str, Any]:
         """Model. :func:`resnet_viz.gradient_flow`'s dict."""
-        return _user_errors(gradient_flow, self._model_for(image, arch), image, _target(target))
+        return self._run(gradient_flow, image, arch, _target(target))
 
     def json_lesion(self, image: str | None, arch: str, scales: str | dict | None) -> dict[str, Any]:
         """Model. :func:`resnet_viz.lesion`'s dict: the sweep, or top-5 with ``scales`` (JSON text or dict)."""
@@ -280,7 +289,7 @@ class Explorer:
                 scales = json.loads(scales) if scales.strip() else None
             except json.JSONDecodeError as exc:
                 raise UserError(f"scales must be JSON such as {{\"C4\": 0.5}}: {exc}") from None
-        return _user_errors(lesion, self._model_for(image, arch), image, scales=scales or None)
+        return self._run(lesion, image, arch, scales=scales or None)
 
     # --- downloads and cleanup ---------------------------------------------------------------
 

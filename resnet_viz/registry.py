@@ -1,5 +1,8 @@
 """The models an app serves: loaded lazily per architecture, kept, shared read-only.
 
+Every computation on a model runs inside ``registry.lease(arch)``, which holds that model's lock:
+one computation at a time per model, whichever queue or thread the request came from.
+
 When ImageNet weights are asked for but are neither cached nor downloadable, the registry falls
 back to random weights instead of failing, and remembers why, so the app can start anyway and
 say so in a banner.
@@ -9,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -27,13 +32,14 @@ class LoadedModel:
     model: ResNet
     fallback: str | None  # why random weights stand in for ImageNet ones, or None
     cache_dir: Path | None  # where the ImageNet file belongs, for the banner
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
 
 class ModelRegistry:
     """arch -> model, loaded on first use (one load per arch even when requests race)."""
 
-    def __init__(self, weights: str = "imagenet", device: str | torch.device = "auto") -> None:
-        self.weights, self.device = str(weights), device
+    def __init__(self, weights: str = "imagenet", device: str | torch.device = "auto", precision: str = "fp32") -> None:
+        self.weights, self.device, self.precision = str(weights), device, precision
         self._models: dict[str, LoadedModel] = {}
         self._locks = {arch: threading.Lock() for arch in ARCHS}
 
@@ -50,13 +56,20 @@ class ModelRegistry:
 
     def _load(self, arch: str) -> LoadedModel:
         try:
-            return LoadedModel(load_model(arch, self.weights, self.device), None, None)
+            return LoadedModel(load_model(arch, self.weights, self.device, precision=self.precision), None, None)
         except WeightsError as exc:
             if self.weights != "imagenet":
                 raise  # a path the operator chose: starting with other weights would mislead
             log.warning("%s; serving %s with random weights", exc, arch)
-            model = load_model(arch, "random", self.device)
+            model = load_model(arch, "random", self.device, precision=self.precision)
             return LoadedModel(model, str(exc), imagenet_file(arch).path.parent)
+
+    @contextmanager
+    def lease(self, arch: str) -> Iterator[ResNet]:
+        """The model of ``arch``, used by this computation alone until the ``with`` block ends."""
+        loaded = self.get(arch)
+        with loaded.lock:
+            yield loaded.model
 
     def loaded(self) -> list[str]:
         return list(self._models)
