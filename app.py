@@ -2,7 +2,7 @@
 ``resnet_viz`` (see ``resnet_viz/explorer.py`` for what each control does).
 
     python app.py [--arch resnet50] [--weights imagenet|random|PATH] [--device auto]
-                  [--host 127.0.0.1] [--port 7860] [--share]
+                  [--precision fp32|bf16|fp16] [--host 127.0.0.1] [--port 7860] [--share] [--no-batching]
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ LAUNCH_DEFAULTS: dict[str, Any] = dict(
     run_history=False,
     enable_monitoring=False,
     allowed_paths=[str(ASSETS)],  # besides Gradio's own cache, only the example photos are served
-    state_session_capacity=200,
+    state_session_capacity=100,  # Gradio keeps ~0.6 MB of page config per session: bound it
     show_error=False,  # only our gr.Error messages reach the browser, never a traceback
 )
 
@@ -65,17 +65,28 @@ def _friendly(fn: Callable) -> Callable:
 
 
 def build_demo(
-    arch: str = "resnet50", weights: str = "imagenet", device: str = "auto", explorer: Explorer | None = None
+    arch: str = "resnet50",
+    weights: str = "imagenet",
+    device: str = "auto",
+    *,
+    precision: str = "fp32",
+    explorer: Explorer | None = None,
+    queue_size: int = 32,
+    delete_cache: tuple[int, int] = (600, 3600),
 ) -> gr.Blocks:
-    """The explorer page. Models load on first use; pass ``explorer`` to share or inspect one."""
-    explorer = explorer or Explorer(ModelRegistry(weights, device))
+    """The explorer page. Models load on first use; pass ``explorer`` to share or inspect one.
+
+    ``queue_size`` bounds the requests waiting (more get "Queue is full! Please try again.");
+    ``delete_cache`` = (every, older than) seconds for Gradio's temporary files.
+    """
+    explorer = explorer or Explorer(ModelRegistry(weights, device, precision))
     i18n = I18N
 
-    with gr.Blocks(title="resnet-viz", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
+    with gr.Blocks(title="resnet-viz", analytics_enabled=False, delete_cache=delete_cache) as demo:
         banner = gr.Markdown(visible=False, elem_id="banner")
         gr.Markdown(i18n("title"))
         gr.Markdown(i18n("subtitle"))
-        channels_shown = gr.State([])
+        channels_shown = gr.State([], time_to_live=1800)
 
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
@@ -250,7 +261,9 @@ def build_demo(
         view_inputs = [stage, ranking, tiles, opacity]
         stage_targets = [grid, stage_info, channels_shown, channel, channel_picture]
         analysis_targets = [banner, predictions, crop, *stage_targets, status]
-        hidden = {"api_visibility": "private"}  # the UI's own events; scripts use the named endpoints below
+        # The page's own events: left out of the API docs (scripts use the named endpoints below), yet
+        # callable, as they are from any browser anyway; the soak test drives sessions through them.
+        hidden = {"api_visibility": "undocumented"}
 
         for trigger in (image.change, arch_choice.change):
             trigger(on_analyze, [image, arch_choice, *view_inputs], analysis_targets, concurrency_id=MODEL, **hidden).success(
@@ -293,9 +306,11 @@ def build_demo(
             "lesion": (explorer.json_lesion, [api_image, api_arch, api_scales]),
         }
         for name, (fn, inputs) in endpoints.items():
-            api_trigger.click(_friendly(fn), inputs, api_result, api_name=name, concurrency_id=MODEL)
+            # /analyze requests may run side by side: the explorer batches them into one forward.
+            queue = {"concurrency_id": "analyze", "concurrency_limit": 8} if name == "analyze" else {"concurrency_id": MODEL}
+            api_trigger.click(_friendly(fn), inputs, api_result, api_name=name, **queue)
 
-    demo.queue(max_size=32, default_concurrency_limit=1)
+    demo.queue(max_size=queue_size, default_concurrency_limit=1)
     return demo
 
 
@@ -317,9 +332,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--arch", default=os.environ.get("RESNET_VIZ_ARCH", "resnet50"), choices=list(ARCHS))
     parser.add_argument("--weights", default=os.environ.get("RESNET_VIZ_WEIGHTS", "imagenet"), help="imagenet, random or a checkpoint path")
     parser.add_argument("--device", default=os.environ.get("RESNET_VIZ_DEVICE", "auto"))
+    parser.add_argument(
+        "--precision", default=os.environ.get("RESNET_VIZ_PRECISION", "fp32"), choices=["fp32", "bf16", "fp16"],
+        help="inference under CUDA autocast (GPU only; attributions stay float32)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    parser.add_argument(
+        "--batching", action=argparse.BooleanOptionalAction, default=True,
+        help="run /analyze requests that arrive together in one batched forward (default: on)",
+    )
     return parser.parse_args(argv)
 
 
@@ -332,7 +355,7 @@ demo = build_demo(
 
 if __name__ == "__main__":
     args = parse_args()
-    explorer = Explorer(ModelRegistry(args.weights, args.device))
+    explorer = Explorer(ModelRegistry(args.weights, args.device, args.precision), batching=args.batching)
     explorer.registry.get(args.arch)  # load (on a Space: download) the weights now, not on the first visit
     demo = build_demo(args.arch, explorer=explorer)
     demo.launch(**launch_kwargs(args.host, args.port, args.share))
