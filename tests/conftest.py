@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 from pathlib import Path
+
+# Gradio reads its cache folder when it is imported: give the tests their own, so they neither
+# litter /tmp/gradio nor count other programs' files when they check that temp files are cleaned.
+os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="resnet-viz-tests-gradio-"))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import pytest
 import torch

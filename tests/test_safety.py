@@ -1,0 +1,57 @@
+"""Safe defaults of the app: local binding, no share link, no SSR/run history/analytics/monitoring."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import resnet_viz
+
+from .app_server import running_app
+from .conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def app_module():
+    sys.path.insert(0, str(ROOT))
+    import app
+
+    return app
+
+
+def test_command_line_defaults(app_module):
+    args = app_module.parse_args([])
+    assert (args.host, args.port, args.share, args.precision, args.batching) == ("127.0.0.1", 7860, False, "fp32", True)
+    assert app_module.parse_args(["--share", "--host", "0.0.0.0"]).share is True
+
+
+def test_launch_defaults(app_module):
+    kwargs = app_module.launch_kwargs()
+    assert kwargs["server_name"] == "127.0.0.1" and kwargs["share"] is False
+    assert kwargs["ssr_mode"] is False and kwargs["run_history"] is False
+    assert kwargs["enable_monitoring"] is False and kwargs["show_error"] is False
+    assert kwargs["max_file_size"] == "10mb"
+    assert kwargs["allowed_paths"] == [str(ROOT / "assets")]
+
+
+def test_the_launched_app_has_them(app_module):
+    demo = app_module.build_demo("resnet18", "random", "cpu")
+    assert demo.analytics_enabled is False
+    with running_app("resnet18") as (url, _):
+        assert url.startswith("http://127.0.0.1:")
+
+
+def test_app_help_runs():
+    done = subprocess.run([sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--precision" in done.stdout and "--no-batching" in done.stdout
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU refusal")
+def test_reduced_precision_needs_cuda():
+    with pytest.raises(ValueError, match="precision bf16 needs a CUDA device, and this model runs on cpu; use fp32"):
+        resnet_viz.load_model("resnet18", "random", "cpu", precision="bf16")
+    with pytest.raises(ValueError, match="unknown precision 'int8'; choose one of fp32, bf16, fp16"):
+        resnet_viz.load_model("resnet18", "random", "cpu", precision="int8")
