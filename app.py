@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +22,7 @@ from resnet_viz.i18n import STRINGS, language
 from resnet_viz.photo_input import PhotoInput
 from resnet_viz.registry import ModelRegistry
 
+log = logging.getLogger("resnet_viz.app")
 ASSETS = Path(__file__).resolve().parent / "assets"
 EXAMPLES = [str(ASSETS / name) for name in ("chelsea.png", "coffee.png", "rocket.jpg", "astronaut.png")]
 STAGES = ["C1", "C2", "C3", "C4", "C5"]
@@ -52,14 +54,16 @@ def _visitor(request: gr.Request | None) -> tuple[str, str]:
 
 
 def _friendly(fn: Callable) -> Callable:
-    """Show a UserError as a gr.Error with its message; anything else stays a server error."""
+    """Show a UserError as a gr.Error with its message (and one log line, not a traceback: it is
+    the visitor's input, not a bug); anything else stays a server error with its traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
-            raise gr.Error(str(exc)) from None
+            log.info("%s: %s", fn.__name__, exc)
+            raise gr.Error(str(exc), print_exception=False) from None
 
     return wrapper
 
@@ -133,8 +137,7 @@ def build_demo(
                         with gr.Row():
                             method = gr.Dropdown([(v, k) for k, v in METHOD_NAMES.items()], value="gradcam", label=i18n("method_label"))
                             target = gr.Dropdown(
-                                [(i18n("top1"), "")] + [(label, str(i)) for i, label in enumerate(explorer_categories())],
-                                value="", label=i18n("target_label"), filterable=True, elem_id="target",
+                                target_choices(), value="", label=i18n("target_label"), filterable=True, elem_id="target"
                             )
                             attr_stage = gr.Radio(STAGES[1:], value="C5", label=i18n("attr_stage_label"))
                         explain_button = gr.Button(i18n("explain_button"), variant="primary")
@@ -182,6 +185,7 @@ def build_demo(
                 seen,
                 *stage_outputs(sid, lang, stage_name, rank, count, alpha),
                 explorer.status(arch_name, lang, session.report["timing_ms"]["total"]),
+                gr.update(choices=target_choices(session.report["predictions"]), value=""),
             )
 
         @_friendly
@@ -260,7 +264,7 @@ def build_demo(
 
         view_inputs = [stage, ranking, tiles, opacity]
         stage_targets = [grid, stage_info, channels_shown, channel, channel_picture]
-        analysis_targets = [banner, predictions, crop, *stage_targets, status]
+        analysis_targets = [banner, predictions, crop, *stage_targets, status, target]
         # The page's own events: left out of the API docs (scripts use the named endpoints below), yet
         # callable, as they are from any browser anyway; the soak test drives sessions through them.
         hidden = {"api_visibility": "undocumented"}
@@ -315,11 +319,19 @@ def build_demo(
 
 
 @functools.lru_cache(maxsize=1)
-def explorer_categories() -> tuple[str, ...]:
+def imagenet_categories() -> tuple[str, ...]:
     """The 1000 ImageNet class names, from torchvision's weights meta (no model needed)."""
     import torchvision
 
     return tuple(torchvision.models.ResNet50_Weights.DEFAULT.meta["categories"])
+
+
+def target_choices(predictions: list[dict] | None = None) -> list[tuple[Any, str]]:
+    """The target menu: the top-1 (the default), this image's top-5, then every other class."""
+    top = [(f"{p['rank']}. {p['label']} ({p['probability']:.1%})", str(p["index"])) for p in predictions or []]
+    listed = {value for _, value in top}
+    rest = [(label, str(i)) for i, label in enumerate(imagenet_categories()) if str(i) not in listed]
+    return [(I18N("top1"), "")] + top + rest
 
 
 def launch_kwargs(host: str = "127.0.0.1", port: int | None = 7860, share: bool = False) -> dict[str, Any]:

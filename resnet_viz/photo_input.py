@@ -31,12 +31,12 @@ class PhotoInput(gr.Image):
         if payload.url and payload.url.startswith("data:"):
             header, _, encoded = payload.url.partition(",")
             if len(encoded) * 3 // 4 > MAX_INLINE_BYTES:
-                raise gr.Error(f"The image is larger than {MAX_INLINE_BYTES // 2**20} MB.")
+                raise gr.Error(f"The image is larger than {MAX_INLINE_BYTES // 2**20} MB.", print_exception=False)
             try:
                 data = base64.b64decode(encoded, validate=True) if ";base64" in header else encoded.encode()
             except (binascii.Error, ValueError):
-                raise gr.Error("The image data is not valid base64.") from None
+                raise gr.Error("The image data is not valid base64.", print_exception=False) from None
             return processing_utils.save_bytes_to_cache(data, "inline-image", self.GRADIO_CACHE)
         if payload.path is None:
-            raise gr.Error("No image file was received.")
+            raise gr.Error("No image file was received.", print_exception=False)
         return str(payload.path)

@@ -99,3 +99,22 @@ def test_files_are_served_only_from_the_cache_and_assets(server):
 def test_monitoring_is_off(server):
     assert _get(f"{server[0]}/monitoring")[0] in (403, 404)
     assert _get(f"{server[0]}/gradio_api/monitoring")[0] in (403, 404)
+
+
+def test_inline_base64_images(server, examples):
+    """API clients may send a data: URL instead of uploading; it is checked like an upload."""
+    import base64
+
+    from .app_server import RestClient
+
+    rest = RestClient(server[0])
+    encoded = base64.b64encode(examples[0].read_bytes()).decode()
+    (result,) = rest.call("analyze", {"url": f"data:image/png;base64,{encoded}", "meta": {"_type": "gradio.FileData"}}, "resnet18")
+    direct = analyze(random_model("resnet18"), examples[0])
+    assert _without_timing(result) == json.loads(json.dumps(_without_timing(direct)))
+    with pytest.raises(RuntimeError, match="The image data is not valid base64"):
+        rest.call("analyze", {"url": "data:image/png;base64,@@@", "meta": {"_type": "gradio.FileData"}}, "resnet18")
+    too_big = "A" * (11 * 1024 * 1024 * 4 // 3)
+    with pytest.raises(RuntimeError, match="The image is larger than 10 MB"):
+        rest.call("analyze", {"url": f"data:image/png;base64,{too_big}", "meta": {"_type": "gradio.FileData"}}, "resnet18")
+    rest.close()

@@ -13,7 +13,7 @@ from playwright.sync_api import expect, sync_playwright
 from resnet_viz import analyze
 
 from .app_server import running_app
-from .conftest import random_model
+from .conftest import ROOT, random_model
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = Path(os.environ.get("RESNET_VIZ_SCREENSHOTS", "")) if os.environ.get("RESNET_VIZ_SCREENSHOTS") else None
@@ -101,4 +101,16 @@ def test_explain_shows_a_heatmap(browser, app_url, tmp_path):
     expect(page.locator("#heatmap img")).to_be_visible(timeout=60_000)
     expect(page.locator("#attribution-info")).to_contain_text("Grad-CAM for")
     _shot(page, tmp_path, "attributions.png")
+    page.close()
+
+
+def test_the_target_menu_offers_this_images_top5_first(browser, app_url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
+    page.goto(app_url)
+    expect(page.locator("#status")).to_contain_text("last analysis", timeout=60_000)
+    page.get_by_role("tab", name="Attributions").click()
+    page.locator("#target input").click()
+    first = analyze(random_model("resnet18"), next(p for p in (ROOT / "assets").glob("chelsea.png")))
+    top = first["predictions"][0]
+    expect(page.get_by_role("option", name=f"1. {top['label']}").first).to_be_visible(timeout=10_000)
     page.close()

@@ -52,7 +52,7 @@ def test_soak(examples, tmp_path):
                 assert result["arch"] == "resnet18"
             elif kind == "page":  # a page visit: analysis, grid and channel kept in a new session
                 outputs = rest.call("on_analyze", upload, "resnet18", "C2", "mean", 8, 0.5)
-                assert len(outputs) == 9
+                assert len(outputs) == 10
             elif kind == "attribute":
                 (result,) = rest.call("attribute", upload, "resnet18", "gradcam", "", "C5")
                 assert len(result["map"]) == 224
