@@ -31,7 +31,7 @@ from .batching import AnalyzeBatcher
 from .gradient_flow import gradient_flow
 from .i18n import chart_labels, tr
 from .lesion import lesion
-from .preprocess import ImageError
+from .preprocess import ImageError, load_image
 from .registry import ModelRegistry
 from .sessions import Session, SessionStore
 
@@ -71,6 +71,14 @@ class Explorer:
 
     # --- helpers -----------------------------------------------------------------------------
 
+    @staticmethod
+    def _picture(session: Session) -> Image.Image:
+        """The session's photo, decoded again (outside the model's lease) for a new computation."""
+        try:
+            return load_image(session.source)
+        except ImageError as exc:  # e.g. the upload was cleaned from Gradio's cache meanwhile
+            raise UserError(f"The photo is no longer available ({exc.reason}); upload it again.") from None
+
     def session(self, session_id: str, lang: str = "en") -> Session:
         session = self.store.get(session_id)
         if session is None:
@@ -104,10 +112,11 @@ class Explorer:
         if not image:
             raise UserError(tr("error_first", lang))
         try:
-            with self.registry.lease(arch) as model:
-                report, tensors = analyze(model, image, top_k=5, return_tensors=True)
+            picture = load_image(image)  # decoded before taking the model, which others may be waiting for
         except ImageError as exc:  # in the visitor's language
             raise UserError(tr("error_image", lang, reason=exc.reason)) from None
+        with self.registry.lease(arch) as model:
+            report, tensors = analyze(model, picture, top_k=5, return_tensors=True)
         session = Session(
             arch=arch,
             source=str(image),
@@ -133,7 +142,7 @@ class Explorer:
         session = self.session(session_id, lang)
         if not session.channel_weights:
             with self.registry.lease(session.arch) as model:
-                weights, _ = channel_weights(model, session.source)
+                weights, _ = channel_weights(model, self._picture(session))
             session.channel_weights.update(weights)
 
     # --- no model: re-rendering --------------------------------------------------------------
@@ -177,7 +186,7 @@ class Explorer:
 
     def residual_figure(self, session_id: str, lang: str = "en"):
         session = self.session(session_id, lang)
-        return charts.residual_chart(session.report["blocks"], chart_labels(lang, charts.hangul_font() is not None))
+        return charts.residual_chart(session.report["blocks"], _chart_labels(lang))
 
     def architecture(self, arch: str, lang: str = "en") -> dict[str, list]:
         rows = architecture_table(self.registry.get(arch).model)
@@ -212,9 +221,10 @@ class Explorer:
     ) -> tuple[Image.Image, Image.Image | None, str]:
         """Model. The heatmap over the crop, the Grad-CAM ladder (for that method), and a caption."""
         session = self.session(session_id, lang)
+        picture = self._picture(session)
         with self.registry.lease(session.arch) as model:
             result = _user_errors(
-                run_attribution, model, session.source, method, target=_target(target), stage=stage, progress=progress
+                run_attribution, model, picture, method, target=_target(target), stage=stage, progress=progress
             )
         cmap = "RdBu_r" if result["signed"] else "jet"
         heatmap = render.overlay(session.crop, result["map"], opacity=0.55, cmap=cmap, lo=0.0, hi=1.0)
@@ -236,25 +246,26 @@ class Explorer:
 
     def gradient_flow_figure(self, session_id: str, lang: str = "en"):
         """Model. Gradient flow vs the plain twin, as a chart."""
-        session = self.session(session_id, lang)
-        with self.registry.lease(session.arch) as model:
-            result = gradient_flow(model, session.source)
-        session.outputs["gradient_flow"] = result
-        return charts.gradient_flow_chart(result["blocks"], chart_labels(lang, charts.hangul_font() is not None))
+        return self._lab_figure(session_id, lang, gradient_flow, "gradient_flow", charts.gradient_flow_chart)
 
     def lesion_figure(self, session_id: str, lang: str = "en"):
         """Model. The lesion sweep, as a chart."""
+        return self._lab_figure(session_id, lang, lesion, "lesion_sweep", charts.lesion_chart)
+
+    def _lab_figure(self, session_id: str, lang: str, measure: Callable, name: str, draw: Callable):
         session = self.session(session_id, lang)
+        picture = self._picture(session)
         with self.registry.lease(session.arch) as model:
-            result = lesion(model, session.source)
-        session.outputs["lesion_sweep"] = result
-        return charts.lesion_chart(result["blocks"], chart_labels(lang, charts.hangul_font() is not None))
+            result = measure(model, picture)
+        session.outputs[name] = result  # for the download
+        return draw(result["blocks"], _chart_labels(lang))
 
     def scaled_predictions(self, session_id: str, scales: dict[str, float], lang: str = "en") -> tuple[dict, str]:
         """Model. Top-5 with each stage's residual branches scaled, and the KL from the intact net."""
         session = self.session(session_id, lang)
+        picture = self._picture(session)
         with self.registry.lease(session.arch) as model:
-            result = _user_errors(lesion, model, session.source, scales=scales)
+            result = _user_errors(lesion, model, picture, scales=scales)
         return _probabilities(result["predictions"]), tr("lesion_kl", lang, kl=result["kl_divergence"])
 
     # --- model: JSON endpoints for scripts and classrooms ------------------------------------
@@ -263,8 +274,9 @@ class Explorer:
         """``fn(model, image, ...)`` with the model leased, bad input turned into a UserError."""
         if not image:
             raise UserError("No image was given.")
+        picture = _user_errors(load_image, image)  # decoded before taking the model
         with self.registry.lease(arch) as model:
-            return _user_errors(fn, model, image, *args, **kwargs)
+            return _user_errors(fn, model, picture, *args, **kwargs)
 
     def json_analyze(self, image: str | None, arch: str) -> dict[str, Any]:
         """Model. :func:`resnet_viz.analyze`'s JSON (batched with concurrent requests)."""
@@ -313,6 +325,11 @@ class Explorer:
         """The tab closed: drop the session's tensors and files."""
         self.store.drop(session_id)
         shutil.rmtree(self._downloads / session_id, ignore_errors=True)
+
+
+def _chart_labels(lang: str):
+    """Chart words in ``lang``; English where no installed font can draw Hangul."""
+    return chart_labels(lang, charts.hangul_font() is not None)
 
 
 def _target(value: str | int | None) -> str | int | None:
