@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,14 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def app_url():
-    with running_app("resnet18") as (url, _):
-        yield url
+def app_server():
+    with running_app("resnet18") as (url, explorer):
+        yield url, explorer
+
+
+@pytest.fixture(scope="module")
+def app_url(app_server):
+    return app_server[0]
 
 
 def _shot(page, tmp_path: Path, name: str) -> Path:
@@ -114,3 +120,17 @@ def test_the_target_menu_offers_this_images_top5_first(browser, app_url):
     top = first["predictions"][0]
     expect(page.get_by_role("option", name=f"1. {top['label']}").first).to_be_visible(timeout=10_000)
     page.close()
+
+
+def test_closing_the_tab_frees_the_session(browser, app_server):
+    url, explorer = app_server
+    page = browser.new_page()
+    page.goto(url)
+    expect(page.locator("#status")).to_contain_text("last analysis", timeout=60_000)
+    before = len(explorer.store)
+    assert before >= 1
+    page.close()
+    deadline = time.monotonic() + 20
+    while len(explorer.store) >= before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(explorer.store) <= before - 1
