@@ -3,10 +3,10 @@ micro-batching.
 
     python bench/bench_load.py [--arch resnet50] [--seconds 20]
 
-For each setting it starts `python app.py --weights random` (the same computation as ImageNet
-weights) in a subprocess, uploads the example photos once, then lets N client threads call
-/analyze back to back for --seconds, and reports the median and p95 latency and the requests
-per second the app completed.
+It starts `python app.py --weights random` (the same computation as ImageNet weights) twice, with
+and without --batching, uploads the example photos once, then lets N client threads call
+/analyze back to back for --seconds against each app in turn, and reports the median and p95
+latency, the requests per second each app completed, and their ratio.
 """
 
 from __future__ import annotations
@@ -57,33 +57,42 @@ def load(url: str, arch: str, clients: int, seconds: float) -> tuple[list[float]
     return latencies, len(latencies) / (time.perf_counter() - began)
 
 
+def start_server(arch: str, batching: bool) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--arch", arch, "--weights", "random", "--device", "cpu",
+         "--port", str(port), "--batching" if batching else "--no-batching"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    return server, f"http://127.0.0.1:{port}/"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="resnet50")
     parser.add_argument("--seconds", type=float, default=20)
     args = parser.parse_args()
     print(f"# bench_load: /analyze, {args.arch}, random weights, CPU\n# {machine()}")
-    print(f"{'batching':<9} {'clients':>7} {'median ms':>10} {'p95 ms':>8} {'req/s':>7} {'requests':>9}")
-    for batching in (False, True):
-        port = _free_port()
-        flag = "--batching" if batching else "--no-batching"
-        server = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--arch", args.arch, "--weights", "random", "--device", "cpu",
-             "--port", str(port), flag],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}/"
+    # Both apps run side by side (an idle app costs nothing) and are measured in turn for each
+    # number of clients, so a slow spell of the machine does not land on one setting only.
+    servers = {batching: start_server(args.arch, batching) for batching in (False, True)}
+    try:
+        for _, url in servers.values():
             _wait_for(url)
-            for clients in (1, 4, 8):
-                latencies, rate = load(url, args.arch, clients, args.seconds)
+        print(f"{'clients':>7} {'batching':<9} {'median ms':>10} {'p95 ms':>8} {'req/s':>7} {'requests':>9}")
+        for clients in (1, 4, 8):
+            rates = {}
+            for batching, (_, url) in servers.items():
+                latencies, rates[batching] = load(url, args.arch, clients, args.seconds)
                 p95 = sorted(latencies)[max(0, int(round(0.95 * len(latencies))) - 1)]
                 print(
-                    f"{'on' if batching else 'off':<9} {clients:>7} {1000 * statistics.median(latencies):>10.0f} "
-                    f"{1000 * p95:>8.0f} {rate:>7.2f} {len(latencies):>9}",
+                    f"{clients:>7} {'on' if batching else 'off':<9} {1000 * statistics.median(latencies):>10.0f} "
+                    f"{1000 * p95:>8.0f} {rates[batching]:>7.2f} {len(latencies):>9}",
                     flush=True,
                 )
-        finally:
+            print(f"{clients:>7} throughput with batching / without: {rates[True] / rates[False]:.2f}x", flush=True)
+    finally:
+        for server, _ in servers.values():
             server.terminate()
             server.wait(timeout=30)
 
