@@ -18,7 +18,7 @@ import gradio as gr
 
 from resnet_viz import ARCHS
 from resnet_viz.explorer import METHOD_NAMES, Explorer, UserError
-from resnet_viz.i18n import STRINGS, language
+from resnet_viz.i18n import STRINGS, language, tr
 from resnet_viz.photo_input import PhotoInput
 from resnet_viz.registry import ModelRegistry
 
@@ -137,7 +137,8 @@ def build_demo(
                         with gr.Row():
                             method = gr.Dropdown([(v, k) for k, v in METHOD_NAMES.items()], value="gradcam", label=i18n("method_label"))
                             target = gr.Dropdown(
-                                target_choices(), value="", label=i18n("target_label"), filterable=True, elem_id="target"
+                                target_choices(i18n("top1")), value="", label=i18n("target_label"), filterable=True,
+                                elem_id="target",
                             )
                             attr_stage = gr.Radio(STAGES[1:], value="C5", label=i18n("attr_stage_label"))
                         explain_button = gr.Button(i18n("explain_button"), variant="primary")
@@ -185,7 +186,8 @@ def build_demo(
                 seen,
                 *stage_outputs(sid, lang, stage_name, rank, count, alpha),
                 explorer.status(arch_name, lang, session.report["timing_ms"]["total"]),
-                gr.update(choices=target_choices(session.report["predictions"]), value=""),
+                # Updates are plain JSON to API clients: the label is translated here, not by gr.I18n.
+                gr.update(choices=target_choices(tr("top1", lang), session.report["predictions"]), value=""),
             )
 
         @_friendly
@@ -326,12 +328,13 @@ def imagenet_categories() -> tuple[str, ...]:
     return tuple(torchvision.models.ResNet50_Weights.DEFAULT.meta["categories"])
 
 
-def target_choices(predictions: list[dict] | None = None) -> list[tuple[Any, str]]:
-    """The target menu: the top-1 (the default), this image's top-5, then every other class."""
+def target_choices(top1: Any, predictions: list[dict] | None = None) -> list[tuple[Any, str]]:
+    """The target menu: ``top1`` (the default: whatever the image's top-1 is), this image's top-5,
+    then every other class."""
     top = [(f"{p['rank']}. {p['label']} ({p['probability']:.1%})", str(p["index"])) for p in predictions or []]
     listed = {value for _, value in top}
     rest = [(label, str(i)) for i, label in enumerate(imagenet_categories()) if str(i) not in listed]
-    return [(I18N("top1"), "")] + top + rest
+    return [(top1, "")] + top + rest
 
 
 def launch_kwargs(host: str = "127.0.0.1", port: int | None = 7860, share: bool = False) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -55,3 +56,49 @@ def test_reduced_precision_needs_cuda():
         resnet_viz.load_model("resnet18", "random", "cpu", precision="bf16")
     with pytest.raises(ValueError, match="unknown precision 'int8'; choose one of fp32, bf16, fp16"):
         resnet_viz.load_model("resnet18", "random", "cpu", precision="int8")
+
+
+def test_the_app_starts_without_weights_or_network_and_says_so(tmp_path):
+    """`python app.py` with ImageNet weights neither cached nor downloadable: it serves random
+    weights and the page's banner says so, instead of crashing at start-up."""
+    import socket
+    import time
+    import urllib.request
+
+    from .app_server import RestClient
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "TORCH_HOME": str(tmp_path / "torch"),  # nothing cached
+        "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",  # and no way out
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "app.py", "--arch", "resnet18", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stdout.read()
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the app did not start"
+                time.sleep(0.5)
+        rest = RestClient(url)
+        banner = rest.call("on_load", "resnet18", "C2", "mean", 8, 0.5)[0]
+        assert banner["visible"] is True
+        assert banner["value"].startswith("**Random weights: the predictions are meaningless.**")
+        assert "python -m resnet_viz download --arch resnet18" in banner["value"]
+        (report,) = rest.call("analyze", rest.upload(ROOT / "assets" / "chelsea.png"), "resnet18")
+        assert report["weights"] == "random"
+        rest.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
