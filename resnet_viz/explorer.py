@@ -66,7 +66,9 @@ class Explorer:
         self.store = store if store is not None else SessionStore()
         # /analyze requests that arrive while the model is busy share one forward (see batching.py).
         self.batcher = AnalyzeBatcher(registry.lease) if batching else None
-        self._downloads = Path(tempfile.mkdtemp(prefix="resnet-viz-downloads-"))
+        # One zip per session, removed when the session ends; the folder itself when the app exits.
+        self._downloads_dir = tempfile.TemporaryDirectory(prefix="resnet-viz-downloads-")
+        self._downloads = Path(self._downloads_dir.name)
         self._example_sessions: dict[tuple[str, str], Session] = {}
 
     # --- helpers -----------------------------------------------------------------------------
