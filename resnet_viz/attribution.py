@@ -21,8 +21,8 @@ import torchvision.transforms.functional as TF
 from torch import Tensor
 
 from .model import ResNet
-from .preprocess import ImageSource
-from .runtime import image_input, private_copy
+from .preprocess import ImageSource, denormalize
+from .runtime import as_model_input, image_input, private_copy
 from .targets import Target, resolve_target, target_info
 
 __all__ = ["METHODS", "LAYER_STAGES", "BASELINES", "attribute", "attribution_json", "channel_weights"]
@@ -88,26 +88,18 @@ def _to_unit(attr: Tensor, signed: bool) -> tuple[np.ndarray, list[float]]:
     return unit.clamp(0, 1).numpy().astype(np.float32), [lo, hi]
 
 
-def _pixels_to_input(pixels: Tensor, model: ResNet) -> Tensor:
-    """A (1, 3, H, W) picture in [0, 1] -> the model's normalised input space."""
-    transforms = model.meta.transforms
-    return TF.normalize(pixels, transforms.mean, transforms.std)
-
-
 def _baseline(model: ResNet, x: Tensor, kind: str) -> Tensor:
     """IG's reference input: a black picture, a heavily blurred copy, or seeded uniform noise."""
-    mean = torch.tensor(model.meta.transforms.mean, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(model.meta.transforms.std, device=x.device).view(1, 3, 1, 1)
+    transforms = model.meta.transforms
     if kind == "black":
         pixels = torch.zeros_like(x)
     elif kind == "blur":
-        pixels = TF.gaussian_blur((x * std + mean).clamp(0, 1), kernel_size=[51, 51], sigma=[16.0, 16.0])
+        pixels = TF.gaussian_blur(denormalize(transforms, x), kernel_size=[51, 51], sigma=[16.0, 16.0])
     elif kind == "noise":
-        generator = torch.Generator().manual_seed(0)
-        pixels = torch.rand(x.shape, generator=generator).to(x.device)
+        pixels = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
     else:
         raise ValueError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}")
-    return _pixels_to_input(pixels, model).contiguous(memory_format=torch.channels_last)
+    return as_model_input(model, TF.normalize(pixels, transforms.mean, transforms.std))
 
 
 def _rows(method: str, opt: dict[str, Any], x: Tensor) -> int:

@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor, nn
 
-__all__ = ["ImageError", "ImageSource", "MAX_PIXELS", "BACKGROUND", "load_image", "to_rgb", "preprocess", "crop_image"]
+__all__ = ["ImageError", "ImageSource", "MAX_PIXELS", "BACKGROUND", "load_image", "to_rgb", "preprocess", "denormalize", "crop_image"]
 
 # 50 megapixels: more than any phone photo, far below Pillow's own 179 MP decompression-bomb error,
 # and small enough that decoding one cannot exhaust a classroom laptop's memory (~150 MB as RGB).
@@ -129,10 +129,13 @@ def load_image(source: ImageSource, *, max_pixels: int = MAX_PIXELS) -> Image.Im
             im.seek(0)  # animations and multi-page files: the first frame
         im.load()  # decode now, so truncation shows up here and not deep inside a transform
         try:
-            upright = ImageOps.exif_transpose(im)
+            # Transpose only when the tag asks for it: exif_transpose copies the image even when it
+            # has nothing to do, and the app loads a photo once more inside analyze().
+            upright = ImageOps.exif_transpose(im) if im.getexif().get(0x0112, 1) != 1 else im
         except Exception:  # a broken EXIF block should not cost the user their analysis
             upright = im
-        return to_rgb(upright if upright is not None else im).copy()
+        rgb = to_rgb(upright)
+        return rgb.copy() if rgb is im else rgb  # never hand back the object we close or were given
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -166,9 +169,14 @@ def preprocess(transforms: nn.Module, image: Image.Image) -> Tensor:
     return transforms(_limit_aspect(image))
 
 
-def crop_image(transforms: nn.Module, x: Tensor) -> Image.Image:
-    """The normalised (3, H, W) input tensor back as the RGB crop the network saw."""
+def denormalize(transforms: nn.Module, x: Tensor) -> Tensor:
+    """A normalised (..., 3, H, W) input back in pixel space, [0, 1]: the transforms' inverse."""
     mean = torch.tensor(transforms.mean, dtype=x.dtype, device=x.device)[:, None, None]
     std = torch.tensor(transforms.std, dtype=x.dtype, device=x.device)[:, None, None]
-    pixels = ((x * std + mean).clamp(0, 1) * 255).round().to(torch.uint8)
+    return (x * std + mean).clamp(0, 1)
+
+
+def crop_image(transforms: nn.Module, x: Tensor) -> Image.Image:
+    """The normalised (3, H, W) input tensor back as the RGB crop the network saw."""
+    pixels = (denormalize(transforms, x) * 255).round().to(torch.uint8)
     return Image.fromarray(pixels.permute(1, 2, 0).cpu().numpy(), "RGB")
