@@ -71,7 +71,7 @@ def main() -> None:
             print(f"batch {batch:>2}  {name:<30} {1000 * seconds:8.2f} ms   speed-up {base / seconds:5.2f}x")
     for name in ("fp32 channels-last", "bf16 autocast, channels-last"):
         model = settings[name][0]
-        print(f"analyze()  {name:<30} {1000 * timed(lambda: analyze(model, PHOTO), args.rounds):8.2f} ms")
+        print(f"analyze()  {name:<30} {1000 * timed(lambda model=model: analyze(model, PHOTO), args.rounds):8.2f} ms")
 
 
 if __name__ == "__main__":

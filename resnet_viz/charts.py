@@ -236,7 +236,7 @@ def gradient_flow_chart(rows: Sequence[Mapping], labels: Mapping[str, str] | Non
         ("grad_residual", "-", 0.9, None),
     )
     values = {key: _column(rows, f"{key}_rms") for key, *_ in spec}
-    for key, y in values.items():
+    for y in values.values():
         y[~np.isfinite(y)] = np.nan  # a gap rather than a broken axis
     stacked = np.concatenate(list(values.values()))
     positive = stacked[np.isfinite(stacked) & (stacked > 0)]

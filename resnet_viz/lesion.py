@@ -14,7 +14,7 @@ as one growing batch, so the whole sweep costs a fraction of one forward per les
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Mapping
 
 import torch
 from torch import Tensor

@@ -48,7 +48,7 @@ def test_parts_equal_vector_jacobian_products_by_hand(resnet50, examples, flow50
         block = resnet50.layer2[i]
         inp = h.detach()
 
-        def rest(added, i=i):  # from block i's addition to the target logit
+        def rest(added, i=i, block=block):  # from block i's addition to the target logit
             out = block.relu_out(added)
             for later in list(resnet50.layer2)[i + 1 :]:
                 out = later(out)
