@@ -9,14 +9,10 @@ session already holds, without a forward pass.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
-import shutil
-import tempfile
 import time
 import zipfile
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -28,12 +24,13 @@ from .architecture import architecture_table, architecture_totals
 from .attribution import METHODS, attribution_json, channel_weights
 from .attribution import attribute as run_attribution
 from .batching import AnalyzeBatcher
+from .downloads import DownloadFolders
 from .gradient_flow import gradient_flow
 from .i18n import chart_labels, tr
 from .lesion import lesion
 from .preprocess import ImageError, load_image
 from .registry import ModelRegistry
-from .sessions import Session, SessionStore
+from .sessions import Analysis, Session, SessionStore, valid_session_id
 
 __all__ = ["Explorer", "UserError", "METHOD_NAMES"]
 
@@ -61,30 +58,38 @@ def _probabilities(predictions: list[dict]) -> dict[str, float]:
 
 
 class Explorer:
-    def __init__(self, registry: ModelRegistry, store: SessionStore | None = None, batching: bool = True) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        store: SessionStore | None = None,
+        batching: bool = True,
+        downloads: DownloadFolders | None = None,
+    ) -> None:
         self.registry = registry
         self.store = store if store is not None else SessionStore()
         # /analyze requests that arrive while the model is busy share one forward (see batching.py).
         self.batcher = AnalyzeBatcher(registry.lease) if batching else None
-        # One zip per session, removed when the session ends; the folder itself when the app exits.
-        self._downloads_dir = tempfile.TemporaryDirectory(prefix="resnet-viz-downloads-")
-        self._downloads = Path(self._downloads_dir.name)
-        self._example_sessions: dict[tuple[str, str], Session] = {}
+        # One folder per session that asked for a zip, under a random name; removed with the session.
+        self.downloads = downloads if downloads is not None else DownloadFolders()
+        self.store.on_remove = self.downloads.remove
+        # The example every visitor sees first, analysed once per arch. It lives here, not in the
+        # store: each visitor gets a fresh Session around it, so no TTL ever reaches the shared one.
+        self._examples: dict[tuple[str, str], Analysis] = {}
 
     # --- helpers -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _picture(session: Session) -> Image.Image:
-        """The session's photo, decoded again (outside the model's lease) for a new computation."""
-        try:
-            return load_image(session.source)
-        except ImageError as exc:  # e.g. the upload was cleaned from Gradio's cache meanwhile
-            raise UserError(f"The photo is no longer available ({exc.reason}); upload it again.") from None
-
     def session(self, session_id: str, lang: str = "en") -> Session:
-        session = self.store.get(session_id)
+        session = self.store.get(session_id) if valid_session_id(session_id) else None
         if session is None:
             raise UserError(tr("error_first", lang))
+        return session
+
+    def _keep(self, session_id: str, analysis: Analysis, lang: str) -> Session:
+        """A new session around ``analysis`` for this visitor; refused for ids no client makes."""
+        if not valid_session_id(session_id):
+            raise UserError(tr("error_session", lang))
+        session = Session(analysis)
+        self.store.put(session_id, session)
         return session
 
     def _weights_name(self, arch: str, lang: str) -> str:
@@ -109,8 +114,8 @@ class Explorer:
 
     # --- model: analysis ---------------------------------------------------------------------
 
-    def analyze(self, image: str | None, arch: str, session_id: str, lang: str = "en") -> Session:
-        """Model. One forward pass; the session keeps its stage tensors for re-rendering."""
+    def _analysis(self, image: str | None, arch: str, lang: str) -> Analysis:
+        """Model. One forward pass; the result keeps its stage tensors for re-rendering."""
         if not image:
             raise UserError(tr("error_first", lang))
         try:
@@ -119,32 +124,35 @@ class Explorer:
             raise UserError(tr("error_image", lang, reason=exc.reason)) from None
         with self.registry.lease(arch) as model:
             report, tensors = analyze(model, picture, top_k=5, return_tensors=True)
-        session = Session(
+        return Analysis(
             arch=arch,
-            source=str(image),
             report=report,
+            input=tensors.input,
             crop=tensors.crop,
             stages={name: t.to(torch.float16) for name, t in tensors.stages.items()},
         )
-        self.store.put(session_id, session)
-        return session
+
+    def analyze(self, image: str | None, arch: str, session_id: str, lang: str = "en") -> Session:
+        """Model. Analyse the visitor's photo; their session keeps the result for re-rendering."""
+        if not valid_session_id(session_id):  # refused before any work
+            raise UserError(tr("error_session", lang))
+        return self._keep(session_id, self._analysis(image, arch, lang), lang)
 
     def analyze_example(self, image: str, arch: str, session_id: str, lang: str = "en") -> Session:
         """Model (once per arch). The example every visitor sees first, analysed once and shared."""
+        if not valid_session_id(session_id):
+            raise UserError(tr("error_session", lang))
         key = (arch, str(image))
-        if key not in self._example_sessions:
-            self._example_sessions[key] = self.analyze(image, arch, session_id, lang)
-        shared = self._example_sessions[key]
-        session = dataclasses.replace(shared, channel_weights=dict(shared.channel_weights), outputs={})
-        self.store.put(session_id, session)
-        return session
+        if key not in self._examples:
+            self._examples[key] = self._analysis(image, arch, lang)
+        return self._keep(session_id, self._examples[key], lang)
 
     def ensure_channel_weights(self, session_id: str, lang: str = "en") -> None:
         """Model. Grad-CAM channel weights of every stage for the top-1 class, once per analysis."""
         session = self.session(session_id, lang)
         if not session.channel_weights:
             with self.registry.lease(session.arch) as model:
-                weights, _ = channel_weights(model, self._picture(session))
+                weights, _ = channel_weights(model, session.analysis.input)
             session.channel_weights.update(weights)
 
     # --- no model: re-rendering --------------------------------------------------------------
@@ -181,7 +189,7 @@ class Explorer:
         session = self.session(session_id, lang)
         tensor = session.stages[stage]
         if not 0 <= int(channel) < tensor.shape[0]:
-            raise UserError(f"{stage} has channels 0-{tensor.shape[0] - 1}; {int(channel)} is not one of them.")
+            raise UserError(tr("error_channel", lang, stage=stage, last=tensor.shape[0] - 1, channel=int(channel)))
         picture = render.channel_overlay(session.crop, tensor.float(), int(channel), opacity=float(opacity))
         session.outputs["channel"] = picture
         return picture
@@ -223,7 +231,7 @@ class Explorer:
     ) -> tuple[Image.Image, Image.Image | None, str]:
         """Model. The heatmap over the crop, the Grad-CAM ladder (for that method), and a caption."""
         session = self.session(session_id, lang)
-        picture = self._picture(session)
+        picture = session.analysis.input
         with self.registry.lease(session.arch) as model:
             result = _user_errors(
                 run_attribution, model, picture, method, target=_target(target), stage=stage, progress=progress
@@ -256,7 +264,7 @@ class Explorer:
 
     def _lab_figure(self, session_id: str, lang: str, measure: Callable, name: str, draw: Callable):
         session = self.session(session_id, lang)
-        picture = self._picture(session)
+        picture = session.analysis.input
         with self.registry.lease(session.arch) as model:
             result = measure(model, picture)
         session.outputs[name] = result  # for the download
@@ -265,7 +273,7 @@ class Explorer:
     def scaled_predictions(self, session_id: str, scales: dict[str, float], lang: str = "en") -> tuple[dict, str]:
         """Model. Top-5 with each stage's residual branches scaled, and the KL from the intact net."""
         session = self.session(session_id, lang)
-        picture = self._picture(session)
+        picture = session.analysis.input
         with self.registry.lease(session.arch) as model:
             result = _user_errors(lesion, model, picture, scales=scales)
         return _probabilities(result["predictions"]), tr("lesion_kl", lang, kl=result["kl_divergence"])
@@ -310,9 +318,9 @@ class Explorer:
     def download(self, session_id: str, lang: str = "en") -> str:
         """A zip of the session's analysis JSON and every picture shown so far."""
         session = self.session(session_id, lang)
-        folder = self._downloads / session_id
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"resnet-viz-{session.arch}-{Path(session.source).stem}.zip"
+        # The folder's name is the server's random token and the file's name is the arch (checked
+        # against ARCHS when analysed): nothing the client sent becomes part of the path.
+        path = self.downloads.folder(session) / f"resnet-viz-{session.arch}.zip"
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("analysis.json", json.dumps(session.report, indent=2))
             pictures = {"crop": session.crop, **{k: v for k, v in session.outputs.items() if isinstance(v, Image.Image)}}
@@ -324,9 +332,9 @@ class Explorer:
         return str(path)
 
     def forget(self, session_id: str) -> None:
-        """The tab closed: drop the session's tensors and files."""
-        self.store.drop(session_id)
-        shutil.rmtree(self._downloads / session_id, ignore_errors=True)
+        """The tab closed: drop the session's tensors and its download folder (if it has one)."""
+        if valid_session_id(session_id):
+            self.store.drop(session_id)  # the store hands the session to downloads.remove
 
 
 def _chart_labels(lang: str):

@@ -108,6 +108,8 @@ EN: dict[str, str] = {
     ),
     "error_image": "This image cannot be analysed: {reason}",
     "error_first": "Analyse a photo first.",
+    "error_session": "This page's session is not valid; reload the page.",
+    "error_channel": "{stage} has channels 0-{last}; {channel} is not one of them.",
     "stage_info": (
         "**{stage}**: {channels} channels x {height} x {width}, stride {stride}, receptive field {rf} px, "
         "{zeros:.0f}% zeros after the ReLU"
@@ -238,6 +240,8 @@ KO: dict[str, str] = {
     ),
     "error_image": "이 이미지는 분석할 수 없습니다: {reason}",
     "error_first": "먼저 사진을 분석하세요.",
+    "error_session": "이 페이지의 세션이 올바르지 않습니다. 페이지를 새로 고치세요.",
+    "error_channel": "{stage}의 채널은 0-{last}입니다. {channel}번 채널은 없습니다.",
     "stage_info": (
         "**{stage}**: 채널 {channels}개 x {height} x {width}, stride {stride}, 수용 영역 {rf} px, "
         "ReLU 뒤 0인 값 {zeros:.0f}%"

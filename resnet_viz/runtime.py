@@ -33,8 +33,16 @@ def as_model_input(model: nn.Module, batch: Tensor) -> Tensor:
     return batch.to(model_device(model)).contiguous(memory_format=MEMORY_FORMAT)
 
 
-def image_input(model: nn.Module, image: ImageSource) -> Tensor:
-    """One image, loaded and preprocessed with the model's transforms: (1, 3, 224, 224) ready to run."""
+def image_input(model: nn.Module, image: ImageSource | Tensor) -> Tensor:
+    """One image, loaded and preprocessed with the model's transforms: (1, 3, 224, 224) ready to run.
+
+    A (3, H, W) tensor is taken as already preprocessed (``AnalysisTensors.input``): the app keeps
+    that instead of the uploaded file, which the web server may clean away meanwhile.
+    """
+    if isinstance(image, Tensor):
+        if image.dim() != 3 or image.shape[0] != 3 or not image.is_floating_point():
+            raise ValueError(f"a preprocessed image must be a (3, H, W) float tensor, got {tuple(image.shape)}")
+        return as_model_input(model, image.unsqueeze(0))
     return as_model_input(model, preprocess(model.meta.transforms, load_image(image)).unsqueeze(0))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,11 +162,12 @@ def test_the_example_is_analysed_once_and_shared(explorer, examples):
 
 def test_forget_frees_the_session(explorer, examples):
     explorer.analyze(str(examples[2]), "resnet18", "leaving")
-    explorer.download("leaving")
+    zip_path = Path(explorer.download("leaving"))
     assert explorer.store.get("leaving") is not None
+    assert zip_path.parent.parent == explorer.downloads.root and "leaving" not in str(zip_path)
     explorer.forget("leaving")
     assert explorer.store.get("leaving") is None
-    assert not (explorer._downloads / "leaving").exists()
+    assert not zip_path.parent.exists() and explorer.downloads.root.exists()
     assert hook_count(explorer.registry.get("resnet18").model) == 0
 
 

@@ -1,0 +1,182 @@
+"""Sessions after hours of uptime, and session ids a hostile client chooses (explorer level).
+
+Time comes from a fake clock, so "three hours later" takes no time. The HTTP-level checks with
+canary files in a sandboxed TMPDIR are in test_hostile_sessions.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from resnet_viz.downloads import DownloadFolders
+from resnet_viz.explorer import Explorer, UserError
+from resnet_viz.registry import ModelRegistry
+from resnet_viz.sessions import Analysis, Session, SessionStore, valid_session_id
+
+
+HOSTILE_IDS = ["..", ".", "../../x", "/etc", "/tmp/resnet-viz-target", "~", "", "a/b", "a" * 65, "x\x00y", " id"]
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _analysis(arch: str = "resnet18") -> Analysis:
+    return Analysis(arch, {"predictions": []}, torch.zeros(3, 224, 224), None, {})
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return ModelRegistry("random", "cpu")
+
+
+def test_sessions_expire_after_idle_time_not_after_uptime():
+    clock = FakeClock()
+    removed = []
+    store = SessionStore(ttl_s=60, clock=clock)
+    store.on_remove = removed.append
+    store.put("a", Session(_analysis()))
+    clock.now += 50
+    assert store.get("a") is not None  # touched at +50
+    clock.now += 50
+    assert store.get("a") is not None  # 50 s idle < 60
+    clock.now += 61
+    assert store.get("a") is None and len(removed) == 1
+    clock.now += 3 * 3600  # hours later, a new session lives its full TTL like the first one did
+    store.put("b", Session(_analysis()))
+    clock.now += 59
+    assert store.get("b") is not None
+
+
+def test_the_store_is_bounded_and_reports_what_leaves():
+    removed = []
+    store = SessionStore(max_sessions=2, clock=FakeClock())
+    store.on_remove = removed.append
+    sessions = [Session(_analysis()) for _ in range(4)]
+    store.put("a", sessions[0])
+    store.put("b", sessions[1])
+    store.put("a", sessions[2])  # replaced: the old one leaves
+    store.put("c", sessions[3])  # over the bound: the least recently used ("b") leaves
+    store.drop("c")
+    assert removed == [sessions[0], sessions[1], sessions[3]]
+    assert len(store) == 1 and store.get("a") is sessions[2]
+
+
+def test_gradio_session_ids_are_valid_and_hostile_ones_are_not():
+    assert valid_session_id("k2x8d9q1zt")  # the browser: Math.random().toString(36).substring(2)
+    assert valid_session_id(str(uuid.uuid4()))  # gradio_client
+    assert valid_session_id("api")
+    for bad in HOSTILE_IDS + [None, 7]:
+        assert not valid_session_id(bad), bad
+
+
+def test_a_visitor_after_the_ttl_still_gets_the_example(registry, examples):
+    """The bug: the shared example copied its first visitor's old timestamp, so after the TTL each
+    new visitor's session was expired the moment it was stored ("Analyse a photo first")."""
+    clock = FakeClock()
+    explorer = Explorer(registry, SessionStore(ttl_s=2, clock=clock))
+    chelsea = str(next(p for p in examples if p.name == "chelsea.png"))
+    first = explorer.analyze_example(chelsea, "resnet18", "visitor1")
+    assert explorer.predictions("visitor1")[0]
+    clock.now += 3  # the first visitor idles past the TTL
+    with pytest.raises(UserError, match="Analyse a photo first"):
+        explorer.predictions("visitor1")  # their own session did expire, as it should
+    for hours in (1, 5, 48):
+        clock.now += 3600 * hours
+        later = explorer.analyze_example(chelsea, "resnet18", f"visitor-{hours}h")
+        assert later.analysis is first.analysis  # the shared example, not analysed again
+        probabilities, _ = explorer.predictions(f"visitor-{hours}h")
+        assert list(probabilities) == [p["label"] for p in first.report["predictions"]]
+        grid, _, shown = explorer.stage_view(f"visitor-{hours}h", "C3", "mean", 8)
+        assert len(shown) == 8
+    assert len(explorer.store) == 1  # the example itself is not a session that can expire
+
+
+def test_explanations_do_not_need_the_uploaded_file(registry, examples, tmp_path):
+    """Gradio deletes old uploads (delete_cache); the session keeps the preprocessed input instead."""
+    upload = tmp_path / "upload.png"
+    upload.write_bytes(examples[0].read_bytes())
+    explorer = Explorer(registry, SessionStore(clock=FakeClock()))
+    explorer.analyze(str(upload), "resnet18", "visitor")
+    upload.unlink()
+    heatmap, _, info = explorer.explain("visitor", "gradcam", None, "C5")
+    assert heatmap.size == (224, 224) and "Grad-CAM" in info
+    assert explorer.gradient_flow_figure("visitor") is not None
+
+
+@pytest.mark.parametrize("session_id", HOSTILE_IDS)
+def test_hostile_session_ids_get_nothing_written_or_deleted(registry, examples, tmp_path, session_id):
+    root = tmp_path / "downloads"
+    canary = tmp_path / "canary.txt"
+    canary.write_text("still here")
+    explorer = Explorer(registry, SessionStore(clock=FakeClock()), downloads=DownloadFolders(root))
+    with pytest.raises(UserError, match="session is not valid"):
+        explorer.analyze(str(examples[0]), "resnet18", session_id)
+    with pytest.raises(UserError, match="session is not valid"):
+        explorer.analyze_example(str(examples[0]), "resnet18", session_id)
+    with pytest.raises(UserError, match="Analyse a photo first"):
+        explorer.download(session_id)
+    explorer.forget(session_id)
+    assert canary.read_text() == "still here"
+    assert list(root.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["canary.txt", "downloads"]
+    assert len(explorer.store) == 0
+
+
+def test_a_download_lives_in_a_random_folder_named_by_the_server(registry, examples, tmp_path):
+    explorer = Explorer(registry, SessionStore(clock=FakeClock()), downloads=DownloadFolders(tmp_path))
+    explorer.analyze(str(examples[0]), "resnet18", "abc123")
+    path = Path(explorer.download("abc123"))
+    again = Path(explorer.download("abc123"))
+    assert path == again and path.name == "resnet-viz-resnet18.zip"
+    assert path.parent.parent == tmp_path.resolve() and len(path.parent.name) == 32
+    assert "abc123" not in str(path) and examples[0].stem not in str(path)
+
+
+def test_gradios_cache_cleanup_leaves_the_page_working(registry, examples, tmp_path):
+    """Gradio deletes its temporary files older than an hour (delete_cache): run that cleanup with
+    age 0 and check the page still has its default photo, new visitors still get the example, and
+    an older visitor can still explain their photo although its upload is gone."""
+    import sys
+
+    from gradio.route_utils import delete_files_created_by_app
+
+    from .app_server import RestClient
+    from .conftest import ROOT
+
+    sys.path.insert(0, str(ROOT))
+    import app
+
+    explorer = Explorer(registry, SessionStore())
+    demo = app.build_demo("resnet18", explorer=explorer)
+    _, url, _ = demo.launch(prevent_thread_lock=True, **{**app.launch_kwargs(port=None), "quiet": True})
+    try:
+        rest = RestClient(url)
+        own = tmp_path / "my-photo.png"  # not an example: Gradio keeps cached examples, by content
+        Image.open(examples[2]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(own)
+        photo = rest.upload(own)
+        started = rest.http.post("/gradio_api/call/on_analyze", json={
+            "data": [photo, "resnet18", "C2", "mean", 8, 0.5], "session_hash": "older"})
+        with rest.http.stream("GET", f"/gradio_api/call/on_analyze/{started.json()['event_id']}") as stream:
+            assert any(line.startswith("event: complete") for line in stream.iter_lines())
+
+        delete_files_created_by_app(demo, age=0)  # what runs every 10 minutes, as if an hour had passed
+        assert not Path(photo["path"]).exists()  # the upload is gone, as Gradio intended
+        config = rest.http.get("/config").json()
+        (default,) = [c["props"]["value"] for c in config["components"] if c.get("props", {}).get("elem_id") == "photo"]
+        assert Path(default["path"]).is_file()  # the page's own photo is kept
+        banner, probabilities, *_ = rest.call("on_load", "resnet18", "C2", "mean", 8, 0.5)
+        assert probabilities["label"]
+        heatmap, _, info = explorer.explain("older", "gradcam", None, "C5")
+        assert heatmap.size == (224, 224)
+        rest.close()
+    finally:
+        demo.close()
