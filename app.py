@@ -21,6 +21,7 @@ from resnet_viz.explorer import METHOD_NAMES, Explorer, UserError
 from resnet_viz.i18n import STRINGS, language, tr
 from resnet_viz.photo_input import PhotoInput
 from resnet_viz.registry import ModelRegistry
+from resnet_viz.sessions import SessionStore
 
 log = logging.getLogger("resnet_viz.app")
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -90,7 +91,7 @@ def build_demo(
         banner = gr.Markdown(visible=False, elem_id="banner")
         gr.Markdown(i18n("title"))
         gr.Markdown(i18n("subtitle"))
-        channels_shown = gr.State([], time_to_live=1800)
+        channels_shown = gr.State([])  # no TTL: Gradio bounds states per session (state_session_capacity)
 
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
@@ -124,7 +125,7 @@ def build_demo(
                         stage_info = gr.Markdown(elem_id="stage-info")
                         grid = gr.Image(label=i18n("grid_label"), format="png", interactive=False, elem_id="grid")
                         with gr.Row():
-                            channel = gr.Number(value=0, precision=0, minimum=0, label=i18n("channel_label"))
+                            channel = gr.Number(value=0, precision=0, label=i18n("channel_label"))  # range checked by the explorer, in the visitor's language
                             opacity = gr.Slider(0, 1, value=0.6, step=0.05, label=i18n("opacity_label"))
                         channel_picture = gr.Image(label=i18n("channel_view_label"), format="png", interactive=False, height=340)
 
@@ -317,6 +318,7 @@ def build_demo(
             api_trigger.click(_friendly(fn), inputs, api_result, api_name=name, **queue)
 
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
+    demo.explorer = explorer
     return demo
 
 
@@ -342,6 +344,13 @@ def launch_kwargs(host: str = "127.0.0.1", port: int | None = 7860, share: bool 
     return dict(LAUNCH_DEFAULTS, server_name=host, server_port=port, share=share, i18n=I18N)
 
 
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="The resnet-viz explorer (Gradio).")
     parser.add_argument("--arch", default=os.environ.get("RESNET_VIZ_ARCH", "resnet50"), choices=list(ARCHS))
@@ -355,22 +364,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     parser.add_argument(
+        "--session-ttl", type=_positive_seconds, default=float(os.environ.get("RESNET_VIZ_SESSION_TTL", 1800)),
+        metavar="SECONDS", help="forget a visitor's results after this many idle seconds (default: 1800)",
+    )
+    parser.add_argument(
         "--batching", action=argparse.BooleanOptionalAction, default=True,
         help="run /analyze requests that arrive together in one batched forward (default: on)",
     )
     return parser.parse_args(argv)
 
 
-# A module-level demo, as `gradio app.py` expects; models load on first use.
-demo = build_demo(
-    os.environ.get("RESNET_VIZ_ARCH", "resnet50"),
-    os.environ.get("RESNET_VIZ_WEIGHTS", "imagenet"),
-    os.environ.get("RESNET_VIZ_DEVICE", "auto"),
-)
+def demo_from_args(args: argparse.Namespace) -> gr.Blocks:
+    """The one demo this process serves, configured by the command line (or its defaults)."""
+    registry = ModelRegistry(args.weights, args.device, args.precision)
+    store = SessionStore(ttl_s=args.session_ttl)
+    return build_demo(args.arch, explorer=Explorer(registry, store, batching=args.batching))
+
+
+def __getattr__(name: str) -> Any:
+    """``app.demo`` for `gradio app.py` (hot reload), built on first access only: importing this
+    module (as the tests do) builds nothing, and running it as a script builds one demo."""
+    if name == "demo":
+        globals()["demo"] = demo_from_args(parse_args([]))
+        return globals()["demo"]
+    raise AttributeError(name)
+
 
 if __name__ == "__main__":
     args = parse_args()
-    explorer = Explorer(ModelRegistry(args.weights, args.device, args.precision), batching=args.batching)
-    explorer.registry.get(args.arch)  # load (on a Space: download) the weights now, not on the first visit
-    demo = build_demo(args.arch, explorer=explorer)
+    demo = demo_from_args(args)
+    demo.explorer.registry.get(args.arch)  # load (on a Space: download) the weights now, not on the first visit
     demo.launch(**launch_kwargs(args.host, args.port, args.share))

@@ -118,3 +118,60 @@ def test_inline_base64_images(server, examples):
     with pytest.raises(RuntimeError, match="The image is larger than 10 MB"):
         rest.call("analyze", {"url": f"data:image/png;base64,{too_big}", "meta": {"_type": "gradio.FileData"}}, "resnet18")
     rest.close()
+
+
+def test_a_user_mistake_logs_one_line_not_a_traceback(server, examples, capfd, caplog):
+    """A negative channel typed in the stage tab: one clear message, one log line, no traceback."""
+    from .app_server import RestClient
+
+    rest = RestClient(server[0])
+    rest.session = "typo-visitor"
+    load = rest.http.post("/gradio_api/call/on_load", json={"data": ["resnet18", "C2", "mean", 8, 0.5], "session_hash": "typo-visitor"})
+    assert load.status_code == 200
+    with rest.http.stream("GET", f"/gradio_api/call/on_load/{load.json()['event_id']}") as stream:
+        assert any(line.startswith("event: complete") for line in stream.iter_lines())
+    capfd.readouterr()
+    caplog.clear()
+    with caplog.at_level("INFO", logger="resnet_viz.app"):
+        started = rest.http.post("/gradio_api/call/on_channel", json={"data": ["C3", -1, 0.5], "session_hash": "typo-visitor"})
+        with rest.http.stream("GET", f"/gradio_api/call/on_channel/{started.json()['event_id']}") as stream:
+            lines = list(stream.iter_lines())
+    assert any("C3 has channels 0-127; -1 is not one of them." in line for line in lines), lines
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    assert [r.getMessage() for r in caplog.records] == ["on_channel: C3 has channels 0-127; -1 is not one of them."]
+    rest.close()
+
+
+def test_importing_the_app_builds_no_demo_and_running_it_builds_one():
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    app = importlib.import_module("app")
+    assert "demo" not in vars(app)  # tests and tools import it freely
+    built = app.demo  # what `gradio app.py` asks for
+    assert app.demo is built and vars(app)["demo"] is built
+    del app.demo  # leave the module as other tests found it
+
+
+def test_running_the_script_builds_one_demo(monkeypatch):
+    """`python app.py` used to build a module-level demo and then another: two explorers, two folders."""
+    import runpy
+
+    import gradio as gr
+
+    from resnet_viz import explorer as explorer_module
+
+    built, launched = [], []
+    original = explorer_module.Explorer.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(explorer_module.Explorer, "__init__", counting_init)
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: launched.append(kwargs))
+    monkeypatch.setattr("sys.argv", ["app.py", "--arch", "resnet18", "--weights", "random", "--device", "cpu"])
+    runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
+    assert len(built) == 1 and len(launched) == 1

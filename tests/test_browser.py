@@ -134,3 +134,33 @@ def test_closing_the_tab_frees_the_session(browser, app_server):
     while len(explorer.store) >= before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert len(explorer.store) <= before - 1
+
+
+def test_a_visitor_after_the_session_ttl_gets_the_example(browser, examples):
+    """`python app.py --session-ttl 2`: the first visitor idles past the TTL; a visitor who comes
+    later still sees the example analysed, with no error (the shared example used to expire)."""
+    import app
+
+    args = app.parse_args(["--arch", "resnet18", "--weights", "random", "--device", "cpu", "--session-ttl", "2"])
+    demo = app.demo_from_args(args)
+    assert demo.explorer.store.ttl_s == 2
+    _, url, _ = demo.launch(prevent_thread_lock=True, **{**app.launch_kwargs(port=None), "quiet": True})
+    try:
+        expected = analyze(random_model("resnet18"), next(p for p in examples if p.name == "chelsea.png"))
+        label = expected["predictions"][0]["label"]
+        first = browser.new_page(locale="en-US")
+        first.goto(url)
+        expect(first.locator("#predictions")).to_contain_text(label, timeout=60_000)
+        time.sleep(3)  # longer than the TTL, with the first visitor idle
+        later = browser.new_page(locale="en-US")
+        later.goto(url)
+        expect(later.locator("#predictions")).to_contain_text(label, timeout=60_000)
+        expect(later.locator("#status")).to_contain_text("last analysis")
+        later.get_by_role("tab", name="Stage features C1-C5").click()
+        expect(later.locator("#grid img")).to_be_visible(timeout=30_000)
+        assert later.get_by_text("Analyse a photo first").count() == 0
+        assert later.locator(".toast-body").count() == 0
+        first.close()
+        later.close()
+    finally:
+        demo.close()
