@@ -14,6 +14,7 @@ are identical.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager
 
@@ -39,12 +40,14 @@ class _Job:
 
 
 class AnalyzeBatcher:
-    def __init__(self, lease: ModelLease, max_batch: int = 8) -> None:
+    def __init__(self, lease: ModelLease, max_batch: int = 8, history: int = 256) -> None:
         self.lease, self.max_batch = lease, max_batch
         self._waiting: list[_Job] = []
         self._changed = threading.Condition()
         self._running = False
-        self.batch_sizes: list[int] = []  # what ran together, for tests and benchmarks
+        # The sizes of the most recent batches, for tests and benchmarks; bounded, since the
+        # server runs for days and would otherwise keep one number per batch forever.
+        self.batch_sizes: deque[int] = deque(maxlen=history)
 
     def analyze(self, image: ImageSource, arch: str, top_k: int = 5) -> dict[str, Any]:
         job = _Job(arch, load_image(image), top_k)  # a bad image fails here, in its own request

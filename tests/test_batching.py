@@ -38,7 +38,7 @@ def _strip(report: dict) -> str:
 def test_a_lone_request_runs_alone_and_equals_analyze(examples):
     batcher = AnalyzeBatcher(_lease_counting([]))
     report = batcher.analyze(examples[0], "resnet18")
-    assert batcher.batch_sizes == [1]
+    assert list(batcher.batch_sizes) == [1]
     assert _strip(report) == _strip(analyze(random_model("resnet18"), examples[0]))
 
 
@@ -97,3 +97,11 @@ def test_a_failing_batch_fails_its_own_requests_only(examples):
     with pytest.raises(RuntimeError, match="the model is gone"):
         batcher.analyze(examples[0], "resnet18")
     assert not batcher._running and not batcher._waiting
+
+
+def test_the_batch_history_is_bounded(examples):
+    """A server runs for days: the record of batch sizes must not grow by one entry per batch."""
+    batcher = AnalyzeBatcher(_lease_counting([]), history=3)
+    for _ in range(5):
+        batcher.analyze(examples[0], "resnet18")
+    assert list(batcher.batch_sizes) == [1, 1, 1]
