@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -83,15 +84,35 @@ _MARKERS = {"identity": "o", "convolution": "s"}
 _HEADROOM = 1.18  # axis top / highest value: room for the stage names
 
 
-@lru_cache(maxsize=1)
-def hangul_font() -> str | None:
-    """The family name of an installed font with Hangul glyphs, or None (looked up once)."""
+def _known_hangul_family() -> str | None:
     names = {entry.name for entry in font_manager.fontManager.ttflist}
     for wanted in _HANGUL_NAMES:
         found = sorted(name for name in names if wanted.lower() in name.lower())
         if found:
             return found[0]
     return None
+
+
+@lru_cache(maxsize=1)
+def hangul_font() -> str | None:
+    """The family name of an installed font with Hangul glyphs, or None (looked up once).
+
+    matplotlib caches its font list the first time it runs; a font installed after that (say
+    fonts-nanum on a machine where matplotlib ran before) is missing from the cached list. Then
+    the system's font files are searched and Hangul ones added, so the answer depends on what is
+    installed, not on when the cache was built.
+    """
+    family = _known_hangul_family()
+    if family is None:
+        hints = [name.lower().replace(" ", "") for name in _HANGUL_NAMES]
+        for path in font_manager.findSystemFonts():
+            if any(hint in Path(path).name.lower().replace(" ", "") for hint in hints):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):  # an unreadable font file: skip it
+                    continue
+        family = _known_hangul_family()
+    return family
 
 
 def _families() -> list[str] | None:

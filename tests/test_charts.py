@@ -178,12 +178,19 @@ def test_korean_labels_render(blocks):
     assert "에 표시" in by_gid(gradient_flow_chart(rows, KOREAN).axes[0].texts, "floor-note")[0].get_text()
 
 
+def _without_hangul_fonts() -> list:
+    hangul = ("nanum", "cjk", "noto sans kr", "undotum", "malgun", "applegothic")
+    return [e for e in font_manager.fontManager.ttflist if not any(h in e.name.lower() for h in hangul)]
+
+
 @no_glyph_warnings
 def test_a_hangul_font_is_used_for_every_text(blocks, monkeypatch):
+    """On a machine whose only Hangul font is "NanumGothic" (whatever this machine has installed)."""
+    real = hangul_font()
     entry = font_manager.FontEntry(fname=font_manager.findfont("DejaVu Sans"), name="NanumGothic")
     try:
         with monkeypatch.context() as patch:
-            patch.setattr(font_manager.fontManager, "ttflist", [*font_manager.fontManager.ttflist, entry])
+            patch.setattr(font_manager.fontManager, "ttflist", [*_without_hangul_fonts(), entry])
             hangul_font.cache_clear()
             assert hangul_font() == "NanumGothic"
             fig = residual_chart(blocks, KOREAN)
@@ -196,7 +203,23 @@ def test_a_hangul_font_is_used_for_every_text(blocks, monkeypatch):
             assert all(t.get_fontfamily() == wanted for t in ax.texts)
     finally:
         hangul_font.cache_clear()  # the real font list again for later tests
-    assert hangul_font() != "NanumGothic"
+    assert hangul_font() == real
+
+
+def test_a_font_installed_after_matplotlibs_cache_is_found(monkeypatch):
+    """matplotlib's cached font list predates fonts-nanum: the font files on disk still count."""
+    on_disk = [p for p in font_manager.findSystemFonts() if "nanum" in Path(p).name.lower()]
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(font_manager.fontManager, "ttflist", _without_hangul_fonts())
+            hangul_font.cache_clear()
+            found = hangul_font()
+            if on_disk:  # CI installs fonts-nanum, so this branch is the one CI takes
+                assert found is not None and "nanum" in found.lower()
+            else:
+                assert found is None
+    finally:
+        hangul_font.cache_clear()
 
 
 def test_labels_are_checked_and_empty_input_is_refused(blocks):
