@@ -20,6 +20,7 @@ import torch
 import torchvision.transforms.functional as TF
 from torch import Tensor
 
+from .methods import METHOD_SPECS, method_spec
 from .model import ResNet
 from .preprocess import ImageSource, denormalize
 from .runtime import as_model_input, image_input, private_copy
@@ -29,20 +30,8 @@ __all__ = ["METHODS", "LAYER_STAGES", "BASELINES", "attribute", "attribution_jso
 
 Progress = Callable[[float], None]
 
-# Method -> its options and their defaults. Anything else passed as an option is an error.
-METHODS: dict[str, dict[str, Any]] = {
-    "gradcam": {},
-    "gradcam_ladder": {},
-    "guided_gradcam": {},
-    "guided_backprop": {},
-    "saliency": {},
-    "integrated_gradients": {"steps": 32, "baseline": "black", "internal_batch_size": 8},
-    "smoothgrad": {"samples": 16, "noise_level": 0.15, "batch_size": 8, "seed": 0},
-    "occlusion": {"window": 32, "stride": 16, "perturbations_per_eval": 16},
-}
-LAYER_METHODS = ("gradcam", "gradcam_ladder", "guided_gradcam")
-# Methods that evaluate the image itself only (no perturbed copies): their own forward names the top-1.
-SINGLE_PASS = ("gradcam", "gradcam_ladder", "guided_gradcam", "guided_backprop", "saliency")
+# Method -> its options and their defaults (from resnet_viz.methods). Any other option is an error.
+METHODS: dict[str, dict[str, Any]] = {key: dict(spec.options) for key, spec in METHOD_SPECS.items()}
 LAYER_STAGES = ("C2", "C3", "C4", "C5")  # Grad-CAM needs a stage made of residual blocks
 BASELINES = ("black", "blur", "noise")
 
@@ -102,22 +91,9 @@ def _baseline(model: ResNet, x: Tensor, kind: str) -> Tensor:
     return as_model_input(model, TF.normalize(pixels, transforms.mean, transforms.std))
 
 
-def _rows(method: str, opt: dict[str, Any], x: Tensor) -> int:
-    """How many images the method's forwards will evaluate in all, for the progress fraction."""
-    if method == "integrated_gradients":
-        return opt["steps"] + 2  # the path, then f(x) and f(baseline) for the convergence delta
-    if method == "smoothgrad":
-        return opt["samples"]
-    if method == "occlusion":
-        window, stride = opt["window"], opt["stride"]
-        return ((x.shape[2] - window) // stride + 1) * ((x.shape[3] - window) // stride + 1) + 1
-    return 2 if method == "guided_gradcam" else 1
-
-
 def _check(method: str, stage: str, options: dict[str, Any]) -> dict[str, Any]:
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if method in LAYER_METHODS and method != "gradcam_ladder" and stage not in LAYER_STAGES:
+    spec = method_spec(method)
+    if spec.needs_stage and stage not in LAYER_STAGES:
         raise ValueError(f"unknown stage {stage!r} for {method}; choose one of {', '.join(LAYER_STAGES)}")
     unknown = set(options) - set(METHODS[method])
     if unknown:
@@ -164,7 +140,7 @@ def _run(forward: _Forward, x: Tensor, method: str, stage: str, target: int | No
         Saliency,
     )
 
-    layer = forward.model.stage_modules()[stage] if method in LAYER_METHODS else None
+    layer = forward.model.stage_modules()[stage] if METHOD_SPECS[method].needs_stage else None
     if method == "gradcam":
         cam = LayerGradCam(forward, layer).attribute(x, target=target, relu_attributions=True)
         return LayerAttribution.interpolate(cam, tuple(x.shape[2:]), "bilinear")[0, 0], False, None
@@ -229,15 +205,17 @@ def attribute(
     override a method's defaults (e.g. ``steps=64, baseline="blur"`` for IG).
     """
     opt = _check(method, stage, options)
+    spec = METHOD_SPECS[method]
     start = time.perf_counter()
     x = image_input(model, image)
-    single_pass = method in SINGLE_PASS
+    single_pass = spec.single_pass
     logits = None
     if not single_pass:  # perturbed copies are evaluated too: the clean image's logits come first
         with torch.inference_mode():
             logits = model(x)[0].float().cpu()
     index = None if target is None and single_pass else resolve_target(model, target, logits)
-    forward = _Forward(private_copy(model), progress, _rows(method, opt, x), pick_top1=index is None)
+    rows = spec.evaluations(opt, size=x.shape[-1])
+    forward = _Forward(private_copy(model), progress, rows, pick_top1=index is None)
 
     with torch.enable_grad():
         if method == "gradcam_ladder":
@@ -254,13 +232,13 @@ def attribute(
                 "convergence_delta": None,
             }
         else:
-            if method not in LAYER_METHODS or method == "guided_gradcam":
+            if method != "gradcam":
                 x = x.detach().requires_grad_()  # these need input gradients; Grad-CAM does not
             attr, signed, completeness = _run(forward, x, method, stage, index, opt)
             unit, raw_range = _to_unit(attr, signed)
             result = {
                 "method": method,
-                "stage": stage if method in LAYER_METHODS else None,
+                "stage": stage if spec.needs_stage else None,
                 "map": unit,
                 "raw_range": raw_range,
                 "signed": signed,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterator
 
 import torch
@@ -32,6 +33,7 @@ __all__ = [
     "StageInfo",
     "BlockInfo",
     "build_model",
+    "stage_table",
 ]
 
 
@@ -271,3 +273,10 @@ def build_model(arch: str, *, stride_in_1x1: bool = False, num_classes: int = 10
     except (KeyError, TypeError):
         raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}") from None
     return ResNet(spec.block, spec.layers, num_classes=num_classes, stride_in_1x1=stride_in_1x1, arch=arch)
+
+
+@lru_cache(maxsize=None)
+def stage_table(arch: str) -> tuple[StageInfo, ...]:
+    """``arch``'s C1..C5 table without any weights (the model is built on the meta device)."""
+    with torch.device("meta"):
+        return build_model(arch).stages

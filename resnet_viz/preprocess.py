@@ -32,13 +32,19 @@ ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 class ImageError(ValueError):
     """The input is not an image we can analyse; the message says which and why, in one line."""
 
-    def __init__(self, name: str, reason: str) -> None:
+    def __init__(self, name: str, reason: str, code: str = "unreadable", **details: int) -> None:
         self.name = name
         self.reason = " ".join(reason.split())  # one line, whatever Pillow's message held
+        # What went wrong, as a key with its numbers, so the app can say it in the visitor's language.
+        self.code, self.details = code, details
         super().__init__(f"{name}: {self.reason}")
 
-    def __reduce__(self):  # keep it picklable despite the two-argument constructor
-        return type(self), (self.name, self.reason)
+    def __reduce__(self):  # keep it picklable despite the constructor's arguments
+        return _image_error, (self.name, self.reason, self.code, self.details)
+
+
+def _image_error(name: str, reason: str, code: str, details: dict[str, int]) -> ImageError:
+    return ImageError(name, reason, code, **details)
 
 
 def _describe(source: ImageSource) -> str:
@@ -54,30 +60,30 @@ def _open(source: ImageSource, name: str) -> Image.Image:
         return _from_array(source, name)
     if isinstance(source, bytes):
         if not source:
-            raise ImageError(name, "the file is empty (0 bytes)")
+            raise ImageError(name, "the file is empty (0 bytes)", "empty")
         fp: io.BytesIO | str = io.BytesIO(source)
     else:
         path = Path(source)
         if not path.is_file():
-            raise ImageError(name, "no such file")
+            raise ImageError(name, "no such file", "missing")
         if path.stat().st_size == 0:
-            raise ImageError(name, "the file is empty (0 bytes)")
+            raise ImageError(name, "the file is empty (0 bytes)", "empty")
         fp = str(path)
     try:
         return Image.open(fp)  # reads the header only
     except Image.DecompressionBombError as exc:
-        raise ImageError(name, f"too many pixels for a safe decode ({exc})") from None
+        raise ImageError(name, f"too many pixels for a safe decode ({exc})", "bomb") from None
     except UnidentifiedImageError:
-        raise ImageError(name, "not an image, or not a format Pillow can read") from None
+        raise ImageError(name, "not an image, or not a format Pillow can read", "not_image") from None
     except OSError as exc:
-        raise ImageError(name, f"cannot be read ({exc})") from None
+        raise ImageError(name, f"cannot be read ({exc})", "unreadable") from None
 
 
 def _from_array(array: np.ndarray, name: str) -> Image.Image:
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)) or array.size == 0:
-        raise ImageError(name, f"an array of shape {array.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
+        raise ImageError(name, f"an array of shape {array.shape}; expected (H, W), (H, W, 3) or (H, W, 4)", "bad_array")
     if array.dtype != np.uint8:
         if np.issubdtype(array.dtype, np.floating) and array.max(initial=0) <= 1.0:
             array = array * 255.0
@@ -121,9 +127,10 @@ def load_image(source: ImageSource, *, max_pixels: int = MAX_PIXELS) -> Image.Im
         raise ImageError(
             name,
             f"{width}x{height} = {width * height:,} pixels, more than the {max_pixels:,}-pixel limit; downscale it first",
+            "too_many_pixels", width=width, height=height, limit=max_pixels,
         )
     if width == 0 or height == 0:
-        raise ImageError(name, f"the image has no pixels ({width}x{height})")
+        raise ImageError(name, f"the image has no pixels ({width}x{height})", "no_pixels", width=width, height=height)
     try:
         if getattr(im, "n_frames", 1) > 1:
             im.seek(0)  # animations and multi-page files: the first frame
@@ -139,9 +146,9 @@ def load_image(source: ImageSource, *, max_pixels: int = MAX_PIXELS) -> Image.Im
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageError(name, f"too many pixels for a safe decode ({exc})") from None
+        raise ImageError(name, f"too many pixels for a safe decode ({exc})", "bomb") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:  # what Pillow raises for damaged data
-        raise ImageError(name, f"truncated or corrupt ({exc})") from None
+        raise ImageError(name, f"truncated or corrupt ({exc})", "corrupt") from None
     finally:
         if not isinstance(source, Image.Image):
             im.close()

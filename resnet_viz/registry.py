@@ -1,7 +1,10 @@
 """The models an app serves: loaded lazily per architecture, kept, shared read-only.
 
-Every computation on a model runs inside ``registry.lease(arch)``, which holds that model's lock:
-one computation at a time per model, whichever queue or thread the request came from.
+Every computation on a model runs inside ``registry.lease(arch)`` (short work) or
+``registry.long_lease(arch)`` (long work made of slices), which go through that model's
+:class:`~resnet_viz.gate.ModelGate`: one computation at a time per model, whichever queue or
+thread the request came from, and a short request never waits for more than one slice of a
+long one.
 
 When ImageNet weights are asked for but are neither cached nor downloadable, the registry falls
 back to random weights instead of failing, and remembers why, so the app can start anyway and
@@ -19,6 +22,7 @@ from typing import Iterator
 
 import torch
 
+from .gate import LongLease, ModelGate
 from .model import ARCHS, ResNet
 from .weights import WeightsError, imagenet_file, load_model
 
@@ -32,7 +36,7 @@ class LoadedModel:
     model: ResNet
     fallback: str | None  # why random weights stand in for ImageNet ones, or None
     cache_dir: Path | None  # where the ImageNet file belongs, for the banner
-    lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
+    gate: ModelGate = field(default_factory=ModelGate, compare=False)
 
 
 class ModelRegistry:
@@ -66,10 +70,18 @@ class ModelRegistry:
 
     @contextmanager
     def lease(self, arch: str) -> Iterator[ResNet]:
-        """The model of ``arch``, used by this computation alone until the ``with`` block ends."""
+        """The model of ``arch``, used by this (short) computation alone until the block ends."""
         loaded = self.get(arch)
-        with loaded.lock:
+        with loaded.gate.short():
             yield loaded.model
+
+    @contextmanager
+    def long_lease(self, arch: str) -> Iterator[tuple[ResNet, LongLease]]:
+        """The model of ``arch`` for a long computation, which calls ``lease.pause_for_short()``
+        between its slices so that short requests go first."""
+        loaded = self.get(arch)
+        with loaded.gate.long() as lease:
+            yield loaded.model, lease
 
     def loaded(self) -> list[str]:
         return list(self._models)
