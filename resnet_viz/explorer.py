@@ -1,60 +1,41 @@
-"""What each control of the explorer does, as plain functions of plain values.
+"""The explorer's state shared by every tab: models, visitors' sessions, the shared example, and
+the model work the tabs ask for (analysis, explanations, lab measurements).
 
-``app.py`` only lays out components and wires them to these methods (adding the session id and
-the browser's language from the request), so every tab can be tested by calling the methods
-directly. Methods that run the network are marked "model": they lease the model from the
-registry, which serves one computation at a time per model. The others re-render what a
-session already holds, without a forward pass.
+The tabs (``resnet_viz/ui/``) turn these results into pictures and words; this module knows
+nothing about Gradio, so every computation can be tested by calling it directly. Work on a
+model goes through the registry's gate: short work with ``registry.lease``, slow attributions
+with ``registry.long_lease``, stepping aside for short requests between their batches.
 """
 
 from __future__ import annotations
 
-import io
-import json
+import threading
 import time
-import zipfile
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
-from PIL import Image
 
-from . import charts, render
 from .analysis import analyze
-from .architecture import architecture_table, architecture_totals
-from .attribution import METHODS, attribution_json, channel_weights
+from .attribution import channel_weights
 from .attribution import attribute as run_attribution
 from .batching import AnalyzeBatcher
+from .cancel import Cancelled
 from .downloads import DownloadFolders
 from .gradient_flow import gradient_flow
-from .i18n import chart_labels, tr
+from .i18n import image_error, tr
 from .lesion import lesion
+from .methods import method_spec
 from .preprocess import ImageError, load_image
 from .registry import ModelRegistry
 from .sessions import Analysis, Session, SessionStore, valid_session_id
 
-__all__ = ["Explorer", "UserError", "METHOD_NAMES"]
+__all__ = ["Explorer", "UserError"]
 
-METHOD_NAMES = {
-    "gradcam": "Grad-CAM",
-    "gradcam_ladder": "Grad-CAM ladder C2-C5",
-    "guided_gradcam": "Guided Grad-CAM",
-    "guided_backprop": "Guided backprop",
-    "saliency": "Saliency",
-    "integrated_gradients": "Integrated Gradients",
-    "smoothgrad": "SmoothGrad",
-    "occlusion": "Occlusion",
-}
-assert set(METHOD_NAMES) == set(METHODS)
-
-GRID_COLUMNS, GRID_TILE = 8, 96
+Progress = Callable[[float], None]
 
 
 class UserError(ValueError):
     """Something the visitor can fix; the app shows the message as it is."""
-
-
-def _probabilities(predictions: list[dict]) -> dict[str, float]:
-    return {p["label"]: p["probability"] for p in predictions}
 
 
 class Explorer:
@@ -75,14 +56,25 @@ class Explorer:
         # The example every visitor sees first, analysed once per arch. It lives here, not in the
         # store: each visitor gets a fresh Session around it, so no TTL ever reaches the shared one.
         self._examples: dict[tuple[str, str], Analysis] = {}
+        self._examples_lock = threading.Lock()
+        # Measured seconds per evaluated image, per (arch, needs a backward), for time estimates.
+        self._seconds_per_image: dict[tuple[str, bool], float] = {}
 
-    # --- helpers -----------------------------------------------------------------------------
+    # --- sessions ------------------------------------------------------------------------------
 
     def session(self, session_id: str, lang: str = "en") -> Session:
-        session = self.store.get(session_id) if valid_session_id(session_id) else None
+        session = self.current(session_id)
         if session is None:
             raise UserError(tr("error_first", lang))
         return session
+
+    def current(self, session_id: str) -> Session | None:
+        """The visitor's session, or None (never stored for ids no Gradio client makes)."""
+        return self.store.get(session_id) if valid_session_id(session_id) else None
+
+    def is_current(self, session_id: str, session: Session) -> bool:
+        """Whether ``session`` is still what the visitor sees (no newer photo or arch since)."""
+        return self.current(session_id) is session
 
     def _keep(self, session_id: str, analysis: Analysis, lang: str) -> Session:
         """A new session around ``analysis`` for this visitor; refused for ids no client makes."""
@@ -92,27 +84,21 @@ class Explorer:
         self.store.put(session_id, session)
         return session
 
-    def _weights_name(self, arch: str, lang: str) -> str:
-        loaded = self.registry.get(arch)
-        name = loaded.model.meta.weights
-        return tr(f"weights_{name}", lang) if name in ("imagenet", "random") else name
-
-    def status(self, arch: str, lang: str, ms: float | None = None) -> str:
-        model = self.registry.get(arch).model
-        device = str(next(model.parameters()).device)
-        values = {"arch": arch, "weights": self._weights_name(arch, lang), "device": device}
-        if ms is None:
-            return tr("status_idle", lang, **values)
-        return f"{time.strftime('%H:%M:%S')} · " + tr("status", lang, ms=ms, **values)
+    def forget(self, session_id: str) -> None:
+        """The tab closed or the photo was removed: drop the session's tensors and download folder."""
+        if valid_session_id(session_id):
+            self.store.drop(session_id)  # the store hands the session to downloads.remove
 
     def banner(self, arch: str, lang: str) -> str:
-        """The warning shown at the top when random weights stand in for ImageNet ones ("" if none)."""
+        """The warning shown whenever the predictions come from random weights ("" if they do not)."""
         loaded = self.registry.get(arch)
-        if loaded.fallback is None:
-            return ""
-        return tr("banner_random", lang, arch=arch, cache=loaded.cache_dir)
+        if loaded.fallback is not None:
+            return tr("banner_random", lang, arch=arch, cache=loaded.cache_dir)
+        if loaded.model.meta.weights == "random":
+            return tr("banner_random_chosen", lang, arch=arch)
+        return ""
 
-    # --- model: analysis ---------------------------------------------------------------------
+    # --- analysis ------------------------------------------------------------------------------
 
     def _analysis(self, image: str | None, arch: str, lang: str) -> Analysis:
         """Model. One forward pass; the result keeps its stage tensors for re-rendering."""
@@ -121,7 +107,7 @@ class Explorer:
         try:
             picture = load_image(image)  # decoded before taking the model, which others may be waiting for
         except ImageError as exc:  # in the visitor's language
-            raise UserError(tr("error_image", lang, reason=exc.reason)) from None
+            raise UserError(image_error(exc, lang)) from None
         with self.registry.lease(arch) as model:
             report, tensors = analyze(model, picture, top_k=5, return_tensors=True)
         return Analysis(
@@ -143,213 +129,112 @@ class Explorer:
         if not valid_session_id(session_id):
             raise UserError(tr("error_session", lang))
         key = (arch, str(image))
-        if key not in self._examples:
-            self._examples[key] = self._analysis(image, arch, lang)
-        return self._keep(session_id, self._examples[key], lang)
+        with self._examples_lock:
+            if key not in self._examples:
+                self._examples[key] = self._analysis(image, arch, lang)
+            shared = self._examples[key]
+        return self._keep(session_id, shared, lang)
 
-    def ensure_channel_weights(self, session_id: str, lang: str = "en") -> None:
-        """Model. Grad-CAM channel weights of every stage for the top-1 class, once per analysis."""
-        session = self.session(session_id, lang)
-        if not session.channel_weights:
+    # --- results derived from one analysis, computed once and shared ---------------------------
+
+    def channel_weights(self, session: Session) -> dict[str, torch.Tensor]:
+        """Model (once per analysis). Grad-CAM channel weights of every stage for the top-1 class."""
+
+        def compute() -> dict[str, torch.Tensor]:
             with self.registry.lease(session.arch) as model:
-                weights, _ = channel_weights(model, session.analysis.input)
-            session.channel_weights.update(weights)
+                return channel_weights(model, session.analysis.input)[0]
 
-    # --- no model: re-rendering --------------------------------------------------------------
+        return session.analysis.derived("channel_weights", compute)
 
-    def predictions(self, session_id: str, lang: str = "en") -> tuple[dict[str, float], Image.Image]:
-        session = self.session(session_id, lang)
-        return _probabilities(session.report["predictions"]), session.crop
+    def ladder(self, session: Session) -> dict[str, Any]:
+        """Model (once per analysis). Grad-CAM at C2..C5 for the top-1 class (its C5 map is Grad-CAM C5)."""
 
-    def stage_view(
-        self, session_id: str, stage: str, ranking: str, tiles: int, lang: str = "en"
-    ) -> tuple[Image.Image, str, list[int]]:
-        """The grid of a stage's strongest channels, its description, and the channels shown."""
-        session = self.session(session_id, lang)
-        tensor = session.stages[stage].float()
-        weights = session.channel_weights.get(stage) if ranking == "gradcam" else None
-        channels = render.rank_channels(tensor, int(tiles), weights)
-        grid = render.feature_grid(tensor, channels, columns=GRID_COLUMNS, tile=GRID_TILE)
-        session.outputs["grid"] = grid
-        return grid, self.stage_info(session, stage, lang), channels
+        def compute() -> dict[str, Any]:
+            with self.registry.lease(session.arch) as model:
+                return run_attribution(model, session.analysis.input, "gradcam_ladder")
 
-    def stage_info(self, session: Session, stage: str, lang: str) -> str:
-        row = next(s for s in session.report["stages"] if s["name"] == stage)
-        table = {r["stage"]: r for r in architecture_table(self.registry.get(session.arch).model)}
-        return tr(
-            "stage_info", lang, stage=stage, channels=row["channels"], height=row["height"], width=row["width"],
-            stride=row["stride"], rf=table[stage]["receptive_field"], zeros=100 * row["zero_fraction"],
-        )
+        return session.analysis.derived("ladder", compute)
 
-    def channel_at(self, channels: list[int], xy: tuple[int, int]) -> int | None:
-        """Which channel a click at pixel (x, y) of the grid hit."""
-        return render.tile_at(tuple(int(v) for v in xy), channels, columns=GRID_COLUMNS, tile=GRID_TILE)
+    def gradient_flow(self, session: Session) -> dict[str, Any]:
+        """Model (once per analysis). Gradient flow for the top-1 class vs the plain twin."""
 
-    def channel_view(self, session_id: str, stage: str, channel: int, opacity: float, lang: str = "en") -> Image.Image:
-        session = self.session(session_id, lang)
-        tensor = session.stages[stage]
-        if not 0 <= int(channel) < tensor.shape[0]:
-            raise UserError(tr("error_channel", lang, stage=stage, last=tensor.shape[0] - 1, channel=int(channel)))
-        picture = render.channel_overlay(session.crop, tensor.float(), int(channel), opacity=float(opacity))
-        session.outputs["channel"] = picture
-        return picture
+        def compute() -> dict[str, Any]:
+            with self.registry.lease(session.arch) as model:
+                return gradient_flow(model, session.analysis.input)
 
-    def residual_figure(self, session_id: str, lang: str = "en"):
-        session = self.session(session_id, lang)
-        return charts.residual_chart(session.report["blocks"], _chart_labels(lang))
+        return session.analysis.derived("gradient_flow", compute)
 
-    def architecture(self, arch: str, lang: str = "en") -> dict[str, list]:
-        rows = architecture_table(self.registry.get(arch).model)
-        total = architecture_totals(rows)
-        total["stage"] = tr("total", lang)
-        keys = [
-            ("stage", "col_stage"), ("layer", "col_layer"), ("output_size", "col_output"), ("blocks", "col_blocks"),
-            ("block", "col_block"), ("channels", "col_channels"), ("params", "col_params"),
-            ("gflops", "col_gflops"), ("receptive_field", "col_rf"),
-        ]
-
-        def cell(row: dict, key: str) -> Any:
-            value = row[key]
-            if key == "params" and value is not None:
-                return f"{value:,}"
-            if key == "gflops":
-                return f"{value:.3f}"
-            return "" if value is None else value
-
-        return {"headers": [tr(k, lang) for _, k in keys], "data": [[cell(r, k) for k, _ in keys] for r in rows + [total]]}
-
-    # --- model: explanations -----------------------------------------------------------------
+    # --- explanations --------------------------------------------------------------------------
 
     def explain(
         self,
-        session_id: str,
+        session: Session,
         method: str,
-        target: int | str | None,
-        stage: str,
-        lang: str = "en",
-        progress: Callable[[float], None] | None = None,
-    ) -> tuple[Image.Image, Image.Image | None, str]:
-        """Model. The heatmap over the crop, the Grad-CAM ladder (for that method), and a caption."""
-        session = self.session(session_id, lang)
-        picture = session.analysis.input
-        with self.registry.lease(session.arch) as model:
+        target: int | str | None = None,
+        stage: str = "C5",
+        *,
+        progress: Progress | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Model. ``method``'s attribution for ``target`` (None: the top-1) on the session's photo.
+
+        Slow methods hold the model only batch by batch (short requests go between their batches)
+        and stop with :class:`Cancelled` when the visitor presses Cancel (``session.cancel``).
+        Grad-CAM for the top-1 at C5 and the ladder come from the shared, once-computed ladder.
+        """
+        spec = _user_errors(method_spec, method)
+        if target is None and not options and method == "gradcam_ladder":
+            return self.ladder(session)
+        x = session.analysis.input
+        if spec.cost == "fast":
+            with self.registry.lease(session.arch) as model:
+                result = _user_errors(run_attribution, model, x, method, target=target, stage=stage, progress=progress, **options)
+            return result
+        session.cancel.clear()
+        started = time.perf_counter()
+        with self.registry.long_lease(session.arch) as (model, lease):
+
+            def between_batches(fraction: float) -> None:
+                if progress is not None:
+                    progress(fraction)
+                if session.cancel.is_set():
+                    raise Cancelled(f"{method} was cancelled")
+                lease.pause_for_short()
+
             result = _user_errors(
-                run_attribution, model, picture, method, target=_target(target), stage=stage, progress=progress
+                run_attribution, model, x, method, target=target, stage=stage, progress=between_batches, **options
             )
-        cmap = "RdBu_r" if result["signed"] else "jet"
-        heatmap = render.overlay(session.crop, result["map"], opacity=0.55, cmap=cmap, lo=0.0, hi=1.0)
-        ladder = None
-        if method == "gradcam_ladder":
-            panels = [render.overlay(session.crop, m, opacity=0.55, lo=0.0, hi=1.0) for m in result["maps"].values()]
-            ladder = render.side_by_side(panels, list(result["maps"]))
-        info = tr(
-            "attribution_info", lang, method=METHOD_NAMES[method], label=result["target"]["label"],
-            probability=result["target"]["probability"], lo=result["raw_range"][0], hi=result["raw_range"][1],
-            ms=result["timing_ms"],
-        )
-        if result["convergence_delta"] is not None:
-            info += tr("attribution_delta", lang, delta=result["convergence_delta"], difference=result["output_difference"])
-        session.outputs.update(heatmap=heatmap, ladder=ladder, attribution=attribution_json(result))
-        return heatmap, ladder, info
+        images = spec.evaluations(result["options"])
+        self._learn(session.arch, spec.backward, (time.perf_counter() - started) / images)
+        return result
 
-    # --- model: the residual-learning lab ----------------------------------------------------
+    def expected_seconds(self, session: Session, method: str, **options: Any) -> float:
+        """How long ``method`` will take on this server: measured seconds per evaluated image when
+        a run of this kind finished before, else estimated from the analysis's own forward time."""
+        spec = method_spec(method)
+        per_image = self._seconds_per_image.get((session.arch, spec.backward))
+        if per_image is None:
+            forward_s = session.report["timing_ms"]["forward"] / 1000
+            # A batch of 8 costs about 0.6 of 8 single forwards on a CPU; a backward about 2 forwards.
+            per_image = forward_s * 0.6 * (3.0 if spec.backward else 1.0)
+        return per_image * spec.evaluations(options)
 
-    def gradient_flow_figure(self, session_id: str, lang: str = "en"):
-        """Model. Gradient flow vs the plain twin, as a chart."""
-        return self._lab_figure(session_id, lang, gradient_flow, "gradient_flow", charts.gradient_flow_chart)
+    def _learn(self, arch: str, backward: bool, seconds_per_image: float) -> None:
+        key = (arch, backward)
+        old = self._seconds_per_image.get(key)
+        self._seconds_per_image[key] = seconds_per_image if old is None else 0.5 * old + 0.5 * seconds_per_image
 
-    def lesion_figure(self, session_id: str, lang: str = "en"):
-        """Model. The lesion sweep, as a chart."""
-        return self._lab_figure(session_id, lang, lesion, "lesion_sweep", charts.lesion_chart)
+    # --- the residual-learning lab -------------------------------------------------------------
 
-    def _lab_figure(self, session_id: str, lang: str, measure: Callable, name: str, draw: Callable):
-        session = self.session(session_id, lang)
-        picture = session.analysis.input
+    def lesion_sweep(self, session: Session) -> dict[str, Any]:
+        """Model. Each block's residual branch removed in turn."""
         with self.registry.lease(session.arch) as model:
-            result = measure(model, picture)
-        session.outputs[name] = result  # for the download
-        return draw(result["blocks"], _chart_labels(lang))
+            return lesion(model, session.analysis.input)
 
-    def scaled_predictions(self, session_id: str, scales: dict[str, float], lang: str = "en") -> tuple[dict, str]:
-        """Model. Top-5 with each stage's residual branches scaled, and the KL from the intact net."""
-        session = self.session(session_id, lang)
-        picture = session.analysis.input
+    def scaled(self, session: Session, scales: Mapping[str, float]) -> dict[str, Any]:
+        """Model. Top-5 with residual branches scaled (by stage or block), beside the intact top-5."""
         with self.registry.lease(session.arch) as model:
-            result = _user_errors(lesion, model, picture, scales=scales)
-        return _probabilities(result["predictions"]), tr("lesion_kl", lang, kl=result["kl_divergence"])
-
-    # --- model: JSON endpoints for scripts and classrooms ------------------------------------
-
-    def _run(self, fn: Callable, image: str | None, arch: str, *args: Any, **kwargs: Any) -> Any:
-        """``fn(model, image, ...)`` with the model leased, bad input turned into a UserError."""
-        if not image:
-            raise UserError("No image was given.")
-        picture = _user_errors(load_image, image)  # decoded before taking the model
-        with self.registry.lease(arch) as model:
-            return _user_errors(fn, model, picture, *args, **kwargs)
-
-    def json_analyze(self, image: str | None, arch: str) -> dict[str, Any]:
-        """Model. :func:`resnet_viz.analyze`'s JSON (batched with concurrent requests)."""
-        if self.batcher is None or not image:
-            return self._run(analyze, image, arch)
-        self.registry.get(arch)  # an unknown arch fails here, alone
-        return _user_errors(self.batcher.analyze, image, arch)
-
-    def json_attribute(self, image: str | None, arch: str, method: str, target: str | int | None, stage: str) -> dict:
-        """Model. :func:`resnet_viz.attribute`'s dict, maps as nested lists."""
-        result = self._run(run_attribution, image, arch, method, target=_target(target), stage=stage or "C5")
-        return attribution_json(result)
-
-    def json_gradient_flow(self, image: str | None, arch: str, target: str | int | None) -> dict[str, Any]:
-        """Model. :func:`resnet_viz.gradient_flow`'s dict."""
-        return self._run(gradient_flow, image, arch, _target(target))
-
-    def json_lesion(self, image: str | None, arch: str, scales: str | dict | None) -> dict[str, Any]:
-        """Model. :func:`resnet_viz.lesion`'s dict: the sweep, or top-5 with ``scales`` (JSON text or dict)."""
-        if isinstance(scales, str):
-            try:
-                scales = json.loads(scales) if scales.strip() else None
-            except json.JSONDecodeError as exc:
-                raise UserError(f"scales must be JSON such as {{\"C4\": 0.5}}: {exc}") from None
-        return self._run(lesion, image, arch, scales=scales or None)
-
-    # --- downloads and cleanup ---------------------------------------------------------------
-
-    def download(self, session_id: str, lang: str = "en") -> str:
-        """A zip of the session's analysis JSON and every picture shown so far."""
-        session = self.session(session_id, lang)
-        # The folder's name is the server's random token and the file's name is the arch (checked
-        # against ARCHS when analysed): nothing the client sent becomes part of the path.
-        path = self.downloads.folder(session) / f"resnet-viz-{session.arch}.zip"
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("analysis.json", json.dumps(session.report, indent=2))
-            pictures = {"crop": session.crop, **{k: v for k, v in session.outputs.items() if isinstance(v, Image.Image)}}
-            for name, picture in pictures.items():
-                archive.writestr(f"{name}.png", _png(picture))
-            for name, value in session.outputs.items():
-                if isinstance(value, dict):
-                    archive.writestr(f"{name}.json", json.dumps(value, indent=2))
-        return str(path)
-
-    def forget(self, session_id: str) -> None:
-        """The tab closed: drop the session's tensors and its download folder (if it has one)."""
-        if valid_session_id(session_id):
-            self.store.drop(session_id)  # the store hands the session to downloads.remove
-
-
-def _chart_labels(lang: str):
-    """Chart words in ``lang``; English where no installed font can draw Hangul."""
-    return chart_labels(lang, charts.hangul_font() is not None)
-
-
-def _target(value: str | int | None) -> str | int | None:
-    """A target from a form or an API call: empty means the top-1, digits an index, else a label."""
-    if value is None or isinstance(value, int):
-        return value
-    value = str(value).strip()
-    if not value:
-        return None
-    return int(value) if value.isdigit() else value
+            return _user_errors(lesion, model, session.analysis.input, scales=dict(scales))
 
 
 def _user_errors(fn: Callable, *args: Any, **kwargs: Any) -> Any:
@@ -360,9 +245,3 @@ def _user_errors(fn: Callable, *args: Any, **kwargs: Any) -> Any:
         raise UserError(f"This image cannot be analysed: {exc.reason}") from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
-
-
-def _png(picture: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()

@@ -7,9 +7,14 @@ writes (status line, banner, chart labels, table headers, messages) are picked w
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-__all__ = ["LANGUAGES", "STRINGS", "language", "tr", "chart_labels"]
+from .methods import METHOD_SPECS
+
+if TYPE_CHECKING:
+    from .preprocess import ImageError
+
+__all__ = ["LANGUAGES", "STRINGS", "language", "tr", "chart_labels", "image_error"]
 
 LANGUAGES = ("en", "ko")
 
@@ -114,8 +119,9 @@ EN: dict[str, str] = {
         "**{stage}**: {channels} channels x {height} x {width}, stride {stride}, receptive field {rf} px, "
         "{zeros:.0f}% zeros after the ReLU"
     ),
-    "attribution_info": "**{method}** for **{label}** (p = {probability:.3f}) · raw range [{lo:.3g}, {hi:.3g}] · {ms:.0f} ms",
-    "attribution_delta": " · IG convergence delta {delta:.3g} of f(x) - f(baseline) = {difference:.3g}",
+    "attribution_info": (
+        "**{method}**{where} for **{label}** (p = {probability:.3f}) · {arch} · raw range [{lo:.3g}, {hi:.3g}] · {ms:.0f} ms"
+    ),
     "lesion_kl": "KL divergence from the intact prediction: {kl:.4f}",
     "top1": "top-1 prediction",
     "col_stage": "stage",
@@ -128,6 +134,98 @@ EN: dict[str, str] = {
     "col_gflops": "GFLOPs",
     "col_rf": "receptive field",
     "total": "total",
+    # --- added with the per-tab page -----------------------------------------------------------
+    "error_title": "Error",
+    "status_idle_no_photo": "No photo: upload one or click an example.",
+    "banner_random_chosen": (
+        "**Random weights: the predictions are meaningless.** This server was started with `--weights random` "
+        "for {arch}; start it with `--weights imagenet` (the default) to see what a trained ResNet predicts."
+    ),
+    "crop_sliver": (
+        "**Note:** this photo is {width}x{height} px. Its short side is enlarged {scale:.1f}x and the 224x224 crop "
+        "shows {shown:.0f}% of its long side: the network sees a stretched sliver, so the predictions say little "
+        "about the photo."
+    ),
+    "grid_title_mean": "#### {stage}: the {n} most active channels ({arch}, ranked by mean activation)",
+    "grid_title_gradcam": "#### {stage}: the {n} channels with the largest Grad-CAM weight for **{label}** ({arch})",
+    "grid_hint": "Each tile is one channel, numbered #c; click a tile to open that channel below.",
+    "channel_info": "Press Enter to show it",
+    "channel_caption": (
+        "**{stage}, channel {channel}** over the 224x224 crop ({arch}): yellow = strong activation, dark = none "
+        "(largest value {peak:.3g})."
+    ),
+    "error_stage": "{stage} is not a stage of this network; choose one of {stages}.",
+    "residual_read": (
+        "How to read it: each point is one block (C2.1 = stage C2's first block). Below the dashed line "
+        "|F(x)| = |x| the block adds a small correction to its input; above it the block's own output dominates."
+    ),
+    "blocks_label": "Blocks: the design document's name, torchvision's name and the numbers in the chart",
+    "col_block_seed": "block",
+    "col_block_torchvision": "torchvision name",
+    "col_kind": "kind",
+    "col_residual": "|F(x)| (RMS)",
+    "col_shortcut": "|x| (RMS)",
+    "col_ratio": "|F(x)| / |x|",
+    "kind_identity": "identity block",
+    "kind_convolution": "convolution block",
+    "target_info": "Type a class name (English ImageNet labels, e.g. tabby or golden retriever) and press Enter",
+    "cancel_button": "Cancel",
+    "error_target_hangul": (
+        "Class names are the English ImageNet labels; '{query}' is not one. Type e.g. 'tabby' or 'golden retriever'."
+    ),
+    "error_target_ambiguous": "'{query}' fits several classes: {candidates}. Type the one you mean.",
+    "error_target_unknown": "No ImageNet class is called '{query}'. Type e.g. 'tabby' or 'golden retriever'.",
+    "ig_delta_small": "completeness error {share:.1f}% of f(x) - f(baseline): small, the map accounts for the score change",
+    "ig_delta_moderate": "completeness error {share:.0f}% of f(x) - f(baseline): moderate, more steps would tighten it",
+    "ig_delta_large": (
+        "completeness error {share:.0f}% of f(x) - f(baseline): large, the map misses much of the score change "
+        "(more steps, or real weights, help)"
+    ),
+    "at_stage": " at {stage}",
+    "colours_unsigned": "colours: blue = no contribution, red = the strongest",
+    "colours_signed": "colours: red = for the class, blue = against it, white = neither",
+    "expected_fast": "{method} takes one forward and one backward pass: under a second.",
+    "expected_slow": "{method} evaluates {n} images: about {seconds:.0f} s on this server. You can cancel it.",
+    "expected_slow_unknown": "{method} evaluates {n} images: a few seconds. You can cancel it.",
+    "computing": "Computing Grad-CAM for the new photo...",
+    "press_explain": "Press **Explain** to compute {method} for this photo.",
+    "slow_waiting": "{method}: waiting for the model",
+    "cancelled": "{method} was cancelled.",
+    "flow_read": (
+        "How to read it: the blue line is the gradient reaching each block's input in the ResNet; the red line is "
+        "the same network without shortcuts. Through 16-50 blocks the plain twin's gradient shrinks (or explodes) "
+        "by orders of magnitude; the shortcut's +1 keeps the ResNet's at one scale."
+    ),
+    "lesion_press": "Press **Run the lesion sweep** to remove each of the {blocks} blocks' residual branch in turn.",
+    "lesion_done": "{blocks} lesions in {ms:.0f} ms: the top-1 class changed for {changed} of them.",
+    "intact_top5_label": "Top-5 of the intact network",
+    "readme_title": (
+        "resnet-viz: {arch} with {weights} weights, on a {width}x{height} photo whose top-1 class is '{label}'."
+    ),
+    "file_analysis": "the analysis: top-5, C1-C5 statistics, |F(x)| and |x| per block (JSON)",
+    "file_crop": "the 224x224 crop the network saw",
+    "file_grid": "the feature grid of stage {stage} (one tile per channel)",
+    "file_channel": "stage {stage}, channel {channel} over the crop",
+    "file_heatmap": "the attribution map over the crop (method and target in attribution.json)",
+    "file_attribution": "the attribution: method, target class, map values (JSON)",
+    "file_ladder": "Grad-CAM at C2, C3, C4 and C5",
+    "file_residual_chart": "|F(x)| vs |x| across depth (the Residual vs shortcut tab's chart)",
+    "file_gradient_flow_chart": "gradient flow vs the plain twin (chart)",
+    "file_gradient_flow": "gradient flow per block (JSON)",
+    "file_lesion_chart": "the lesion sweep (chart)",
+    "file_lesion": "the lesion sweep per block (JSON)",
+    "file_scaled": "the top-5 with residual branches scaled (JSON)",
+    "file_architecture": "the architecture table (CSV)",
+    # image rejection reasons (ImageError.code)
+    "image_reason_empty": "the file is empty (0 bytes)",
+    "image_reason_missing": "the file is gone; upload it again",
+    "image_reason_bomb": "too many pixels for a safe decode",
+    "image_reason_not_image": "not an image, or not a format Pillow can read",
+    "image_reason_unreadable": "the file cannot be read",
+    "image_reason_bad_array": "not an image array",
+    "image_reason_too_many_pixels": "{width}x{height} pixels, more than the {limit:,}-pixel limit; downscale it first",
+    "image_reason_no_pixels": "the image has no pixels ({width}x{height})",
+    "image_reason_corrupt": "truncated or corrupt",
     # chart labels (see resnet_viz.charts.DEFAULT_LABELS)
     "chart_depth": "residual block (input side left)",
     "chart_identity": "identity block",
@@ -246,8 +344,9 @@ KO: dict[str, str] = {
         "**{stage}**: 채널 {channels}개 x {height} x {width}, stride {stride}, 수용 영역 {rf} px, "
         "ReLU 뒤 0인 값 {zeros:.0f}%"
     ),
-    "attribution_info": "**{label}**에 대한 **{method}** (p = {probability:.3f}) · 원래 범위 [{lo:.3g}, {hi:.3g}] · {ms:.0f} ms",
-    "attribution_delta": " · IG 수렴 오차 {delta:.3g} (f(x) - f(기준) = {difference:.3g})",
+    "attribution_info": (
+        "**{label}**에 대한 **{method}**{where} (p = {probability:.3f}) · {arch} · 원래 범위 [{lo:.3g}, {hi:.3g}] · {ms:.0f} ms"
+    ),
     "lesion_kl": "원래 예측과의 KL 발산: {kl:.4f}",
     "top1": "최상위 예측",
     "col_stage": "스테이지",
@@ -260,6 +359,94 @@ KO: dict[str, str] = {
     "col_gflops": "GFLOPs",
     "col_rf": "수용 영역",
     "total": "합계",
+    # --- added with the per-tab page -----------------------------------------------------------
+    "error_title": "오류",
+    "status_idle_no_photo": "사진이 없습니다: 사진을 올리거나 예시를 누르세요.",
+    "banner_random_chosen": (
+        "**무작위 가중치: 예측은 의미가 없습니다.** 이 서버는 {arch}에 `--weights random`으로 시작되었습니다. "
+        "학습된 ResNet의 예측을 보려면 `--weights imagenet`(기본값)으로 시작하세요."
+    ),
+    "crop_sliver": (
+        "**참고:** 이 사진은 {width}x{height} px입니다. 짧은 변이 {scale:.1f}배로 늘어나고 224x224 크롭에는 긴 변의 "
+        "{shown:.0f}%만 들어갑니다. 네트워크는 늘어난 가느다란 조각을 보므로 예측은 사진에 대해 말해 주는 것이 거의 없습니다."
+    ),
+    "grid_title_mean": "#### {stage}: 가장 강하게 활성화된 채널 {n}개 ({arch}, 평균 활성값 순)",
+    "grid_title_gradcam": "#### {stage}: **{label}**에 대한 Grad-CAM 가중치가 가장 큰 채널 {n}개 ({arch})",
+    "grid_hint": "타일 하나가 채널 하나이며 #번호가 붙어 있습니다. 타일을 누르면 아래에 그 채널이 크게 보입니다.",
+    "channel_info": "Enter를 누르면 보입니다",
+    "channel_caption": (
+        "224x224 크롭 위의 **{stage}, 채널 {channel}** ({arch}): 노란색 = 강한 활성, 어두운 색 = 활성 없음 "
+        "(최댓값 {peak:.3g})."
+    ),
+    "error_stage": "{stage}는 이 네트워크의 스테이지가 아닙니다. {stages} 중에서 고르세요.",
+    "residual_read": (
+        "읽는 법: 점 하나가 블록 하나입니다(C2.1 = 스테이지 C2의 첫 블록). 점선 |F(x)| = |x| 아래에서는 블록이 입력에 "
+        "작은 보정만 더하고, 위에서는 블록 자신의 출력이 더 큽니다."
+    ),
+    "blocks_label": "블록: 설계 문서의 이름, torchvision의 이름, 그래프의 값",
+    "col_block_seed": "블록",
+    "col_block_torchvision": "torchvision 이름",
+    "col_kind": "종류",
+    "col_residual": "|F(x)| (RMS)",
+    "col_shortcut": "|x| (RMS)",
+    "col_ratio": "|F(x)| / |x|",
+    "kind_identity": "identity block",
+    "kind_convolution": "convolution block",
+    "target_info": "클래스 이름을 입력하고 Enter를 누르세요 (영어 ImageNet 이름, 예: tabby, golden retriever)",
+    "cancel_button": "취소",
+    "error_target_hangul": (
+        "클래스 이름은 영어 ImageNet 이름입니다. '{query}'는 그런 이름이 아닙니다. 예: 'tabby', 'golden retriever'."
+    ),
+    "error_target_ambiguous": "'{query}'에 맞는 클래스가 여러 개입니다: {candidates}. 원하는 것을 입력하세요.",
+    "error_target_unknown": "'{query}'라는 ImageNet 클래스는 없습니다. 예: 'tabby', 'golden retriever'.",
+    "ig_delta_small": "완전성 오차 {share:.1f}% (f(x) - f(기준) 대비): 작음, 지도가 점수 변화를 설명합니다",
+    "ig_delta_moderate": "완전성 오차 {share:.0f}% (f(x) - f(기준) 대비): 중간, 단계를 늘리면 줄어듭니다",
+    "ig_delta_large": (
+        "완전성 오차 {share:.0f}% (f(x) - f(기준) 대비): 큼, 지도가 점수 변화의 상당 부분을 놓칩니다 "
+        "(단계를 늘리거나 학습된 가중치를 쓰면 나아집니다)"
+    ),
+    "at_stage": " ({stage})",
+    "colours_unsigned": "색: 파랑 = 기여 없음, 빨강 = 가장 강한 기여",
+    "colours_signed": "색: 빨강 = 클래스에 찬성, 파랑 = 반대, 흰색 = 어느 쪽도 아님",
+    "expected_fast": "{method}는 순전파 한 번과 역전파 한 번이면 됩니다: 1초 이내.",
+    "expected_slow": "{method}는 이미지 {n}장을 평가합니다: 이 서버에서 약 {seconds:.0f}초. 취소할 수 있습니다.",
+    "expected_slow_unknown": "{method}는 이미지 {n}장을 평가합니다: 몇 초 걸립니다. 취소할 수 있습니다.",
+    "computing": "새 사진의 Grad-CAM을 계산하는 중...",
+    "press_explain": "이 사진의 {method}를 계산하려면 **설명하기**를 누르세요.",
+    "slow_waiting": "{method}: 모델을 기다리는 중",
+    "cancelled": "{method}를 취소했습니다.",
+    "flow_read": (
+        "읽는 법: 파란 선은 ResNet에서 각 블록의 입력에 도달하는 기울기이고, 빨간 선은 지름길을 없앤 같은 네트워크입니다. "
+        "블록 16-50개를 지나는 동안 plain 쌍둥이의 기울기는 몇 자릿수씩 줄어들거나 폭발하지만, 지름길의 +1 덕분에 "
+        "ResNet의 기울기는 같은 크기로 유지됩니다."
+    ),
+    "lesion_press": "**블록 제거 실험 실행**을 누르면 블록 {blocks}개의 잔차 가지를 하나씩 없애 봅니다.",
+    "lesion_done": "블록 제거 {blocks}번, {ms:.0f} ms: 그중 {changed}번 최상위 클래스가 바뀌었습니다.",
+    "intact_top5_label": "원래 네트워크의 상위 5개",
+    "readme_title": "resnet-viz: {arch}, {weights} 가중치, {width}x{height} 사진 (최상위 클래스 '{label}').",
+    "file_analysis": "분석 결과: 상위 5개, C1-C5 통계, 블록별 |F(x)|와 |x| (JSON)",
+    "file_crop": "네트워크가 본 224x224 크롭",
+    "file_grid": "스테이지 {stage}의 특징 격자 (채널마다 타일 하나)",
+    "file_channel": "크롭 위의 스테이지 {stage}, 채널 {channel}",
+    "file_heatmap": "크롭 위의 기여도 지도 (방법과 대상은 attribution.json에)",
+    "file_attribution": "기여도: 방법, 대상 클래스, 지도 값 (JSON)",
+    "file_ladder": "C2, C3, C4, C5의 Grad-CAM",
+    "file_residual_chart": "깊이에 따른 |F(x)|와 |x| (잔차 vs 지름길 탭의 그래프)",
+    "file_gradient_flow_chart": "plain 쌍둥이와 비교한 기울기 흐름 (그래프)",
+    "file_gradient_flow": "블록별 기울기 흐름 (JSON)",
+    "file_lesion_chart": "블록 제거 실험 (그래프)",
+    "file_lesion": "블록별 블록 제거 실험 결과 (JSON)",
+    "file_scaled": "잔차 가지를 조절한 상위 5개 (JSON)",
+    "file_architecture": "아키텍처 표 (CSV)",
+    "image_reason_empty": "빈 파일입니다 (0바이트)",
+    "image_reason_missing": "파일이 없어졌습니다. 다시 올리세요",
+    "image_reason_bomb": "안전하게 풀기에는 픽셀이 너무 많습니다",
+    "image_reason_not_image": "이미지가 아니거나 Pillow가 읽을 수 없는 형식입니다",
+    "image_reason_unreadable": "파일을 읽을 수 없습니다",
+    "image_reason_bad_array": "이미지 배열이 아닙니다",
+    "image_reason_too_many_pixels": "{width}x{height} 픽셀로, 한도 {limit:,}픽셀보다 많습니다. 먼저 줄이세요",
+    "image_reason_no_pixels": "픽셀이 없는 이미지입니다 ({width}x{height})",
+    "image_reason_corrupt": "잘렸거나 손상된 파일입니다",
     "chart_depth": "잔차 블록 (왼쪽이 입력 쪽)",
     "chart_identity": "identity block",
     "chart_convolution": "convolution block (투영 지름길)",
@@ -283,6 +470,11 @@ KO: dict[str, str] = {
     "chart_probability_axis": "확률",
     "chart_top1_changed": "최상위 클래스가 바뀜",
 }
+
+# One name per attribution method, from its spec (menus and captions use the same).
+for _key, _spec in METHOD_SPECS.items():
+    EN[f"method_{_key}"] = _spec.name("en")
+    KO[f"method_{_key}"] = _spec.name("ko")
 
 STRINGS: dict[str, dict[str, str]] = {"en": EN, "ko": KO}
 
@@ -314,3 +506,9 @@ def chart_labels(lang: str, hangul_available: bool) -> Mapping[str, str]:
         lang = "en"
     prefix = "chart_"
     return {key[len(prefix) :]: tr(key, lang) for key in EN if key.startswith(prefix)}
+
+
+def image_error(exc: "ImageError", lang: str) -> str:
+    """Why an image was refused, in ``lang`` (English keeps Pillow's own detail)."""
+    reason = exc.reason if lang == "en" else tr(f"image_reason_{exc.code}", lang, **exc.details)
+    return tr("error_image", lang, reason=reason)

@@ -52,6 +52,17 @@ class Analysis:
     input: torch.Tensor  # (3, 224, 224) normalised, CPU
     crop: Image.Image  # the same crop as a picture
     stages: dict[str, torch.Tensor]  # "C1".."C5" -> (C, H, W) float16, CPU
+    # Results derived from this analysis alone (Grad-CAM for the top-1, gradient flow, ...), computed
+    # once and shared by every visitor who sees it (all visitors see the example's).
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False)
+    _derive_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def derived(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``'s result, computed on first use only (one computation even when visitors race)."""
+        with self._derive_lock:
+            if key not in self._derived:
+                self._derived[key] = compute()
+            return self._derived[key]
 
     @property
     def nbytes(self) -> int:
@@ -68,6 +79,7 @@ class Session:
     channel_weights: dict[str, torch.Tensor] = field(default_factory=dict)  # stage -> Grad-CAM weights (C,)
     outputs: dict[str, Any] = field(default_factory=dict)  # last rendered pictures and results, for downloads
     files_token: str | None = None  # the name of this session's download folder, chosen by the server
+    cancel: threading.Event = field(default_factory=threading.Event)  # set by Cancel: stops a slow method
     touched: float = 0.0  # set by the store
 
     @property

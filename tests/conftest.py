@@ -65,3 +65,7 @@ def torch_home(tmp_path, monkeypatch) -> Path:
     """An empty torch hub cache of the test's own."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     return tmp_path / "torch"
+
+
+# The real-browser tests' fixtures (imported last: that module needs ROOT from this one).
+from .browser import browser, browser_app  # noqa: E402, F401

@@ -126,7 +126,7 @@ def test_a_user_mistake_logs_one_line_not_a_traceback(server, examples, capfd, c
 
     rest = RestClient(server[0])
     rest.session = "typo-visitor"
-    load = rest.http.post("/gradio_api/call/on_load", json={"data": ["resnet18", "C2", "mean", 8, 0.5], "session_hash": "typo-visitor"})
+    load = rest.http.post("/gradio_api/call/on_load", json={"data": ["resnet18", "C2", "mean", 8, 0.5, "gradcam"], "session_hash": "typo-visitor"})
     assert load.status_code == 200
     with rest.http.stream("GET", f"/gradio_api/call/on_load/{load.json()['event_id']}") as stream:
         assert any(line.startswith("event: complete") for line in stream.iter_lines())

@@ -1,17 +1,15 @@
-"""Each tab's handlers, called directly: what the app wires to its controls."""
+"""The explorer's shared state and model work, called directly (no Gradio): analyses, the shared
+example, results derived once per analysis, explanations (fast, slow, cancelled), lab work."""
 
 from __future__ import annotations
 
-import json
-import zipfile
-from pathlib import Path
+import threading
 
-import numpy as np
 import pytest
 import torch
-from matplotlib.figure import Figure
 
-from resnet_viz import analyze, hook_count
+from resnet_viz import analyze, attribute, gradient_flow, hook_count, lesion
+from resnet_viz.cancel import Cancelled
 from resnet_viz.explorer import Explorer, UserError
 from resnet_viz.registry import ModelRegistry
 from resnet_viz.sessions import SessionStore
@@ -28,110 +26,127 @@ def explorer(examples):
     return explorer
 
 
-def test_predictions_tab(explorer, examples):
-    probabilities, crop = explorer.predictions(SID)
-    direct = analyze(random_model("resnet18"), examples[0])
-    assert probabilities == {p["label"]: p["probability"] for p in direct["predictions"]}
-    assert crop.size == (224, 224)
-    assert "resnet18 · random weights · cpu · last analysis" in explorer.status("resnet18", "en", 12.0)
-    assert "무작위 가중치" in explorer.status("resnet18", "ko", 12.0)
-
-
-@pytest.mark.parametrize("stage,channels", [("C1", 64), ("C2", 64), ("C3", 128), ("C4", 256), ("C5", 512)])
-def test_stage_tab_renders_from_the_session_without_a_forward(explorer, stage, channels):
-    model = explorer.registry.get("resnet18").model
+def _forwards(model):
     calls = []
-    handle = model.register_forward_pre_hook(lambda m, a: calls.append(1))
+    return calls, model.register_forward_pre_hook(lambda m, a: calls.append(1))
+
+
+def test_an_analysis_is_the_librarys(explorer, examples):
+    session = explorer.session(SID)
+    direct = analyze(random_model("resnet18"), examples[0])
+    assert session.report["predictions"] == direct["predictions"]
+    assert session.crop.size == (224, 224) and session.analysis.input.shape == (3, 224, 224)
+    assert {name: tuple(t.shape) for name, t in session.stages.items()} == {
+        "C1": (64, 56, 56), "C2": (64, 56, 56), "C3": (128, 28, 28), "C4": (256, 14, 14), "C5": (512, 7, 7)
+    }
+
+
+def test_the_example_is_analysed_once_and_shared(explorer, examples):
+    model = explorer.registry.get("resnet18").model
+    calls, handle = _forwards(model)
     try:
-        grid, info, shown = explorer.stage_view(SID, stage, "mean", 16)
+        first = explorer.analyze_example(str(examples[1]), "resnet18", "visitor-a")
+        second = explorer.analyze_example(str(examples[1]), "resnet18", "visitor-b")
     finally:
         handle.remove()
-    assert calls == []
-    assert len(shown) == 16 and len(set(shown)) == 16 and all(0 <= c < channels for c in shown)
-    means = explorer.session(SID).stages[stage].float().mean(dim=(1, 2))
-    assert shown == torch.argsort(means, descending=True, stable=True)[:16].tolist()
-    assert grid.mode == "RGB" and grid.width > grid.height > 0
-    assert info.startswith(f"**{stage}**: {channels} channels") and "receptive field" in info
+    assert calls == [1]
+    assert first.analysis is second.analysis and first is not second
+    first.outputs["grid"] = "only a's"
+    assert "grid" not in second.outputs
 
 
-def test_gradcam_ranking_uses_channel_weights(explorer):
-    explorer.ensure_channel_weights(SID)
-    weights = explorer.session(SID).channel_weights["C4"]
-    _, _, shown = explorer.stage_view(SID, "C4", "gradcam", 8)
-    assert shown == torch.argsort(weights, descending=True, stable=True)[:8].tolist()
+def test_derived_results_are_computed_once_per_analysis(explorer, examples):
+    a = explorer.analyze_example(str(examples[1]), "resnet18", "visitor-c")
+    b = explorer.analyze_example(str(examples[1]), "resnet18", "visitor-d")
+    model = explorer.registry.get("resnet18").model
+    calls, handle = _forwards(model)
+    try:
+        ladder = explorer.ladder(a)
+        flow = explorer.gradient_flow(a)
+        weights = explorer.channel_weights(a)
+        n = len(calls)
+        assert explorer.ladder(b) is ladder and explorer.gradient_flow(b) is flow and explorer.channel_weights(b) is weights
+        assert len(calls) == n  # the second visitor's are the first's
+    finally:
+        handle.remove()
+    direct = attribute(random_model("resnet18"), examples[1], "gradcam_ladder")
+    assert ladder["target"] == direct["target"]
+    torch.testing.assert_close(torch.from_numpy(ladder["maps"]["C4"]), torch.from_numpy(direct["maps"]["C4"]), atol=1e-5, rtol=0)
+    assert flow["target"] == gradient_flow(random_model("resnet18"), examples[1])["target"]
+    assert set(weights) == {"C1", "C2", "C3", "C4", "C5"} and weights["C5"].shape == (512,)
 
 
-def test_clicking_a_tile_opens_that_channel(explorer):
-    _, _, shown = explorer.stage_view(SID, "C3", "mean", 16)
-    assert explorer.channel_at(shown, (5, 20)) == shown[0]  # first tile, below its caption
-    assert explorer.channel_at(shown, (100 + 5, 20)) == shown[1]  # one tile (96) and gap (4) to the right
-    assert explorer.channel_at(shown, (10_000, 10)) is None
-    half = explorer.channel_view(SID, "C3", shown[1], 0.5)
-    opaque = explorer.channel_view(SID, "C3", shown[1], 1.0)
-    clear = explorer.channel_view(SID, "C3", shown[1], 0.0)
-    assert half.size == (224, 224)
-    assert np.asarray(clear).tolist() == np.asarray(explorer.session(SID).crop).tolist()
-    assert np.abs(np.asarray(opaque, dtype=int) - np.asarray(clear, dtype=int)).mean() > 10
-    with pytest.raises(UserError, match="C3 has channels 0-127; 500 is not one of them"):
-        explorer.channel_view(SID, "C3", 500, 0.5)
+def test_a_concurrent_visitor_waits_for_the_one_computation(explorer, examples):
+    session = explorer.analyze(str(examples[2]), "resnet18", "racer")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(explorer.ladder(session))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 3 and all(r is results[0] for r in results)
 
 
-def test_residual_tab(explorer):
-    figure = explorer.residual_figure(SID, "en")
-    assert isinstance(figure, Figure)
-    assert "Residual branch F(x) vs shortcut x" in figure.axes[0].get_title()
-
-
-@pytest.mark.parametrize("method", ["gradcam", "gradcam_ladder", "integrated_gradients"])
-def test_attributions_tab(explorer, method):
+@pytest.mark.parametrize("method", ["gradcam", "saliency", "integrated_gradients", "occlusion"])
+def test_explanations_equal_the_library(explorer, examples, method):
+    session = explorer.session(SID)
     seen = []
-    heatmap, ladder, info = explorer.explain(SID, method, None, "C4", "en", progress=seen.append)
-    assert heatmap.size == (224, 224)
-    assert (ladder is not None) == (method == "gradcam_ladder")
-    if ladder is not None:
-        assert ladder.width > 4 * 224
-    assert info.startswith("**") and " ms" in info
-    assert ("IG convergence delta" in info) == (method == "integrated_gradients")
+    result = explorer.explain(session, method, None, "C4", progress=seen.append)
+    direct = attribute(random_model("resnet18"), examples[0], method, stage="C4")
+    assert result["target"] == direct["target"]
+    torch.testing.assert_close(torch.from_numpy(result["map"]), torch.from_numpy(direct["map"]), atol=1e-4, rtol=0)
     assert seen and seen[-1] == 1.0
-    assert explorer.session(SID).outputs["attribution"]["method"] == method
+    assert hook_count(random_model("resnet18")) == 0
 
 
-def test_attributions_for_a_chosen_class(explorer):
-    _, _, info = explorer.explain(SID, "saliency", "207", "C5", "en")
-    assert "golden retriever" in info
-    with pytest.raises(UserError, match="unknown target 'not a class'"):
-        explorer.explain(SID, "saliency", "not a class", "C5", "en")
+def test_a_chosen_class_and_a_bad_one(explorer):
+    session = explorer.session(SID)
+    assert explorer.explain(session, "saliency", 207, "C5")["target"]["label"] == "golden retriever"
+    with pytest.raises(UserError, match="unknown target 9999"):
+        explorer.explain(session, "saliency", 9999, "C5")
+    with pytest.raises(UserError, match="unknown method 'magic'"):
+        explorer.explain(session, "magic", None, "C5")
 
 
-def test_lab_tab(explorer):
-    flow = explorer.gradient_flow_figure(SID, "en")
-    assert flow.axes[0].get_yscale() == "log"
-    sweep = explorer.lesion_figure(SID, "en")
-    assert len(sweep.axes[0].patches) >= 8
-    intact, text = explorer.scaled_predictions(SID, {"C2": 1.0, "C3": 1.0, "C4": 1.0, "C5": 1.0})
-    assert intact == pytest.approx(explorer.predictions(SID)[0], rel=1e-5)
-    assert text == "KL divergence from the intact prediction: 0.0000"
-    _, changed = explorer.scaled_predictions(SID, {"C2": 1.0, "C3": 0.0, "C4": 1.0, "C5": 1.0})
-    assert changed != text
+def test_a_slow_method_stops_when_cancelled_and_gives_the_model_back(explorer):
+    session = explorer.session(SID)
+    fractions = []
+
+    def progress(fraction: float) -> None:
+        fractions.append(fraction)
+        if len(fractions) == 2:
+            session.cancel.set()  # what the Cancel button does
+
+    with pytest.raises(Cancelled):
+        explorer.explain(session, "occlusion", None, "C5", progress=progress)
+    assert len(fractions) == 2  # it stopped at the next batch, not at the end
+    assert not explorer.registry.get("resnet18").gate.busy
+    assert hook_count(explorer.registry.get("resnet18").model) == 0
+    assert explorer.explain(session, "occlusion", None, "C5")["map"].shape == (224, 224)  # and runs again
 
 
-def test_architecture_tab(explorer):
-    table = explorer.architecture("resnet18", "en")
-    assert table["headers"][:3] == ["stage", "layer", "output size"]
-    assert [row[0] for row in table["data"]] == ["C1", "C2", "C3", "C4", "C5", "head", "total"]
-    assert table["data"][-1][6] == "11,689,512"  # torchvision's num_params for resnet18
-    assert explorer.architecture("resnet18", "ko")["headers"][0] == "스테이지"
+def test_expected_time_comes_from_the_forward_and_then_from_measurements(explorer):
+    session = explorer.session(SID)
+    forward_s = session.report["timing_ms"]["forward"] / 1000
+    fresh = Explorer(explorer.registry, SessionStore())
+    first = fresh.expected_seconds(session, "occlusion")
+    assert first == pytest.approx(forward_s * 0.6 * 50)  # 7 x 7 windows and the image itself
+    assert fresh.expected_seconds(session, "integrated_gradients") == pytest.approx(forward_s * 0.6 * 3 * 34)
+    fresh._learn("resnet18", False, 0.5)
+    assert fresh.expected_seconds(session, "occlusion") == pytest.approx(25.0)
 
 
-def test_download_holds_the_json_and_the_pictures(explorer):
-    explorer.stage_view(SID, "C2", "mean", 8)
-    explorer.explain(SID, "gradcam", None, "C5")
-    path = explorer.download(SID)
-    with zipfile.ZipFile(path) as archive:
-        names = set(archive.namelist())
-        report = json.loads(archive.read("analysis.json"))
-    assert {"analysis.json", "crop.png", "grid.png", "heatmap.png", "attribution.json"} <= names
-    assert report == explorer.session(SID).report
+def test_lab_work_equals_the_library(explorer, examples):
+    session = explorer.session(SID)
+    sweep = explorer.lesion_sweep(session)
+    assert [r["name"] for r in sweep["blocks"]] == [b.name for b in random_model("resnet18").blocks()]
+    scaled = explorer.scaled(session, {"C3": 0.0})
+    direct = lesion(random_model("resnet18"), examples[0], scales={"C3": 0.0})
+    assert scaled["kl_divergence"] == pytest.approx(direct["kl_divergence"], rel=1e-5)
+    intact = explorer.scaled(session, {"C2": 1.0, "C3": 1.0, "C4": 1.0, "C5": 1.0})
+    assert intact["kl_divergence"] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(UserError, match="C9"):
+        explorer.scaled(session, {"C9": 0.5})
 
 
 def test_bad_images_and_missing_sessions_are_user_errors(explorer, tmp_path):
@@ -139,46 +154,41 @@ def test_bad_images_and_missing_sessions_are_user_errors(explorer, tmp_path):
     bad.write_text("not a picture")
     with pytest.raises(UserError, match="This image cannot be analysed: not an image"):
         explorer.analyze(str(bad), "resnet18", "other")
-    with pytest.raises(UserError, match="이 이미지는 분석할 수 없습니다"):
+    with pytest.raises(UserError, match="이 이미지는 분석할 수 없습니다: 이미지가 아니거나"):
         explorer.analyze(str(bad), "resnet18", "other", "ko")
     with pytest.raises(UserError, match="Analyse a photo first"):
-        explorer.stage_view("nobody", "C2", "mean", 8)
+        explorer.session("nobody")
 
 
-def test_the_example_is_analysed_once_and_shared(explorer, examples):
-    model = explorer.registry.get("resnet18").model
-    forwards = []
-    handle = model.register_forward_pre_hook(lambda m, a: forwards.append(1))
-    try:
-        first = explorer.analyze_example(str(examples[1]), "resnet18", "visitor-a")
-        second = explorer.analyze_example(str(examples[1]), "resnet18", "visitor-b")
-    finally:
-        handle.remove()
-    assert forwards == [1]
-    assert first.report == second.report and first is not second
-    first.outputs["grid"] = "only a's"
-    assert "grid" not in second.outputs
-
-
-def test_forget_frees_the_session(explorer, examples):
-    explorer.analyze(str(examples[2]), "resnet18", "leaving")
-    zip_path = Path(explorer.download("leaving"))
-    assert explorer.store.get("leaving") is not None
-    assert zip_path.parent.parent == explorer.downloads.root and "leaving" not in str(zip_path)
+def test_forget_frees_the_session_and_its_folder(explorer, examples):
+    session = explorer.analyze(str(examples[2]), "resnet18", "leaving")
+    folder = explorer.downloads.folder(session)
+    (folder / "a.zip").write_bytes(b"zip")
     explorer.forget("leaving")
-    assert explorer.store.get("leaving") is None
-    assert not zip_path.parent.exists() and explorer.downloads.root.exists()
+    assert explorer.current("leaving") is None
+    assert not folder.exists() and explorer.downloads.root.exists()
     assert hook_count(explorer.registry.get("resnet18").model) == 0
 
 
-def test_fallback_to_random_weights_says_so(torch_home, no_network):
+def test_a_newer_photo_makes_the_old_session_stale(explorer, examples):
+    old = explorer.analyze(str(examples[0]), "resnet18", "switcher")
+    assert explorer.is_current("switcher", old)
+    explorer.analyze(str(examples[1]), "resnet18", "switcher")
+    assert not explorer.is_current("switcher", old)
+
+
+def test_the_banner_says_when_weights_are_random(torch_home, no_network, explorer):
     registry = ModelRegistry("imagenet", "cpu")
-    explorer = Explorer(registry)
+    fallback = Explorer(registry)
     loaded = registry.get("resnet18")
     assert loaded.model.meta.weights == "random" and "not cached" in loaded.fallback
-    banner = explorer.banner("resnet18", "en")
+    banner = fallback.banner("resnet18", "en")
     assert banner.startswith("**Random weights: the predictions are meaningless.**")
     assert "python -m resnet_viz download --arch resnet18" in banner and str(loaded.cache_dir) in banner
+    assert fallback.banner("resnet18", "ko").startswith("**무작위 가중치")
+    # chosen with --weights random: said too, with what to do instead
+    chosen = explorer.banner("resnet18", "en")
+    assert chosen.startswith("**Random weights: the predictions are meaningless.**") and "--weights random" in chosen
     assert explorer.banner("resnet18", "ko").startswith("**무작위 가중치")
 
 

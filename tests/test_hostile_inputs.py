@@ -103,7 +103,7 @@ def test_running_app(app, files, reference, examples):
         assert after["arch"] == "resnet18"
     # The page's own upload handler says the same, in the visitor's language.
     with pytest.raises(RuntimeError, match="This image cannot be analysed: not an image"):
-        client.call("on_analyze", client.upload(rejected["text.png"]), "resnet18", "C2", "mean", 16, 0.5)
+        client.call("on_photo", client.upload(rejected["text.png"]), "resnet18", "C2", "mean", 16, 0.5, "gradcam")
 
 
 def _cache_files() -> dict[Path, int]:

@@ -92,7 +92,7 @@ def test_the_app_starts_without_weights_or_network_and_says_so(tmp_path):
                 assert time.monotonic() < deadline, "the app did not start"
                 time.sleep(0.5)
         rest = RestClient(url)
-        banner = rest.call("on_load", "resnet18", "C2", "mean", 8, 0.5)[0]
+        banner = rest.call("on_load", "resnet18", "C2", "mean", 8, 0.5, "gradcam")[0]
         assert banner["visible"] is True
         assert banner["value"].startswith("**Random weights: the predictions are meaningless.**")
         assert "python -m resnet_viz download --arch resnet18" in banner["value"]

@@ -86,18 +86,16 @@ def test_a_visitor_after_the_ttl_still_gets_the_example(registry, examples):
     explorer = Explorer(registry, SessionStore(ttl_s=2, clock=clock))
     chelsea = str(next(p for p in examples if p.name == "chelsea.png"))
     first = explorer.analyze_example(chelsea, "resnet18", "visitor1")
-    assert explorer.predictions("visitor1")[0]
+    assert explorer.session("visitor1").report["predictions"]
     clock.now += 3  # the first visitor idles past the TTL
     with pytest.raises(UserError, match="Analyse a photo first"):
-        explorer.predictions("visitor1")  # their own session did expire, as it should
+        explorer.session("visitor1")  # their own session did expire, as it should
     for hours in (1, 5, 48):
         clock.now += 3600 * hours
         later = explorer.analyze_example(chelsea, "resnet18", f"visitor-{hours}h")
         assert later.analysis is first.analysis  # the shared example, not analysed again
-        probabilities, _ = explorer.predictions(f"visitor-{hours}h")
-        assert list(probabilities) == [p["label"] for p in first.report["predictions"]]
-        grid, _, shown = explorer.stage_view(f"visitor-{hours}h", "C3", "mean", 8)
-        assert len(shown) == 8
+        assert explorer.session(f"visitor-{hours}h").report["predictions"] == first.report["predictions"]
+        assert explorer.ladder(later)["target"]["index"] == first.report["predictions"][0]["index"]
     assert len(explorer.store) == 1  # the example itself is not a session that can expire
 
 
@@ -106,11 +104,11 @@ def test_explanations_do_not_need_the_uploaded_file(registry, examples, tmp_path
     upload = tmp_path / "upload.png"
     upload.write_bytes(examples[0].read_bytes())
     explorer = Explorer(registry, SessionStore(clock=FakeClock()))
-    explorer.analyze(str(upload), "resnet18", "visitor")
+    session = explorer.analyze(str(upload), "resnet18", "visitor")
     upload.unlink()
-    heatmap, _, info = explorer.explain("visitor", "gradcam", None, "C5")
-    assert heatmap.size == (224, 224) and "Grad-CAM" in info
-    assert explorer.gradient_flow_figure("visitor") is not None
+    assert explorer.explain(session, "gradcam", None, "C5")["map"].shape == (224, 224)
+    assert explorer.explain(session, "occlusion", None, "C5")["map"].shape == (224, 224)
+    assert explorer.gradient_flow(session)["blocks"]
 
 
 @pytest.mark.parametrize("session_id", HOSTILE_IDS)
@@ -124,7 +122,7 @@ def test_hostile_session_ids_get_nothing_written_or_deleted(registry, examples, 
     with pytest.raises(UserError, match="session is not valid"):
         explorer.analyze_example(str(examples[0]), "resnet18", session_id)
     with pytest.raises(UserError, match="Analyse a photo first"):
-        explorer.download(session_id)
+        explorer.session(session_id)
     explorer.forget(session_id)
     assert canary.read_text() == "still here"
     assert list(root.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["canary.txt", "downloads"]
@@ -133,12 +131,13 @@ def test_hostile_session_ids_get_nothing_written_or_deleted(registry, examples, 
 
 def test_a_download_lives_in_a_random_folder_named_by_the_server(registry, examples, tmp_path):
     explorer = Explorer(registry, SessionStore(clock=FakeClock()), downloads=DownloadFolders(tmp_path))
-    explorer.analyze(str(examples[0]), "resnet18", "abc123")
-    path = Path(explorer.download("abc123"))
-    again = Path(explorer.download("abc123"))
-    assert path == again and path.name == "resnet-viz-resnet18.zip"
-    assert path.parent.parent == tmp_path.resolve() and len(path.parent.name) == 32
-    assert "abc123" not in str(path) and examples[0].stem not in str(path)
+    session = explorer.analyze(str(examples[0]), "resnet18", "abc123")
+    folder = explorer.downloads.folder(session)
+    assert explorer.downloads.folder(session) == folder
+    assert folder.parent == tmp_path.resolve() and len(folder.name) == 32
+    assert "abc123" not in str(folder) and examples[0].stem not in str(folder)
+    other = explorer.analyze(str(examples[0]), "resnet18", "def456")
+    assert explorer.downloads.folder(other) != folder
 
 
 def test_gradios_cache_cleanup_leaves_the_page_working(registry, examples, tmp_path):
@@ -163,9 +162,9 @@ def test_gradios_cache_cleanup_leaves_the_page_working(registry, examples, tmp_p
         own = tmp_path / "my-photo.png"  # not an example: Gradio keeps cached examples, by content
         Image.open(examples[2]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(own)
         photo = rest.upload(own)
-        started = rest.http.post("/gradio_api/call/on_analyze", json={
-            "data": [photo, "resnet18", "C2", "mean", 8, 0.5], "session_hash": "older"})
-        with rest.http.stream("GET", f"/gradio_api/call/on_analyze/{started.json()['event_id']}") as stream:
+        started = rest.http.post("/gradio_api/call/on_photo", json={
+            "data": [photo, "resnet18", "C2", "mean", 8, 0.5, "gradcam"], "session_hash": "older"})
+        with rest.http.stream("GET", f"/gradio_api/call/on_photo/{started.json()['event_id']}") as stream:
             assert any(line.startswith("event: complete") for line in stream.iter_lines())
 
         delete_files_created_by_app(demo, age=0)  # what runs every 10 minutes, as if an hour had passed
@@ -173,10 +172,10 @@ def test_gradios_cache_cleanup_leaves_the_page_working(registry, examples, tmp_p
         config = rest.http.get("/config").json()
         (default,) = [c["props"]["value"] for c in config["components"] if c.get("props", {}).get("elem_id") == "photo"]
         assert Path(default["path"]).is_file()  # the page's own photo is kept
-        banner, probabilities, *_ = rest.call("on_load", "resnet18", "C2", "mean", 8, 0.5)
-        assert probabilities["label"]
-        heatmap, _, info = explorer.explain("older", "gradcam", None, "C5")
-        assert heatmap.size == (224, 224)
+        outputs = rest.call("on_load", "resnet18", "C2", "mean", 8, 0.5, "gradcam")
+        assert "last analysis" in outputs[1]  # the status line, and the top-5 among the tabs' outputs
+        assert any(isinstance(o, dict) and o.get("confidences") for o in outputs)
+        assert explorer.explain(explorer.session("older"), "integrated_gradients", None, "C5")["map"].shape == (224, 224)
         rest.close()
     finally:
         demo.close()

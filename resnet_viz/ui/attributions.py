@@ -1,0 +1,182 @@
+"""The Attributions tab: which pixels drove the score of a class, by one of the Captum methods.
+
+A new photo shows Grad-CAM for its top-1 class at once (and the C2-C5 ladder), from results
+computed once per analysis. Slow methods (Integrated Gradients, SmoothGrad, occlusion) say how
+long they will take before they start, show progress, can be cancelled, and give the model to
+other visitors' short requests between their batches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import torchvision
+from PIL import Image
+
+from .. import render
+from ..attribution import attribution_json
+from ..cancel import Cancelled
+from ..explorer import Explorer, UserError
+from ..i18n import tr
+from ..methods import METHOD_SPECS, method_spec
+from ..model import stage_table
+from ..sessions import Session
+from ..targets import TargetError, match_target
+from .page import HIDDEN, I18N, SLOW_QUEUE, Page, friendly, visitor
+
+__all__ = ["build", "target_choices", "resolve_target_text", "heatmap_view", "expected_line", "delta_words"]
+
+
+def _categories() -> list[str]:
+    return torchvision.models.ResNet50_Weights.DEFAULT.meta["categories"]  # the same 1000 for every arch
+
+
+def target_choices(top1: Any, predictions: list[dict] | None = None) -> list[tuple[Any, str]]:
+    """The target menu: ``top1`` (the default), this image's top-5, then every other class."""
+    top = [(f"{p['rank']}. {p['label']} ({p['probability']:.1%})", str(p["index"])) for p in predictions or []]
+    listed = {value for _, value in top}
+    rest = [(label, str(i)) for i, label in enumerate(_categories()) if str(i) not in listed]
+    return [(top1, "")] + top + rest
+
+
+def resolve_target_text(value: str | int | None, lang: str) -> int | None:
+    """The class a menu choice or typed text means: "" is the top-1 (None), else an index."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    try:
+        return match_target(_categories(), text)
+    except TargetError as exc:
+        candidates = ", ".join(exc.candidates)
+        raise UserError(tr(f"error_target_{exc.code}", lang, query=exc.query, candidates=candidates)) from None
+
+
+def delta_words(result: dict[str, Any], lang: str) -> str:
+    """IG's completeness error in words: how much of f(x) - f(baseline) the map fails to account for."""
+    delta, difference = result["convergence_delta"], result["output_difference"]
+    share = abs(delta) / abs(difference) if difference else float("inf")
+    verdict = "small" if share < 0.05 else "moderate" if share < 0.2 else "large"
+    return tr(f"ig_delta_{verdict}", lang, share=100 * share, delta=delta, difference=difference)
+
+
+def heatmap_view(session: Session, result: dict[str, Any], stage: str | None, lang: str) -> tuple[Image.Image, str]:
+    """The map over the crop and a caption naming method, stage, target class and architecture."""
+    method = result["method"]
+    spec = METHOD_SPECS[method]
+    unit = result["maps"][stage] if stage and "maps" in result else result["map"]
+    cmap = "RdBu_r" if spec.signed else "jet"
+    picture = render.overlay(session.crop, unit, opacity=0.55, cmap=cmap, lo=0.0, hi=1.0)
+    where = tr("at_stage", lang, stage=stage) if (spec.needs_stage or "maps" in result) and stage else ""
+    target = result["target"]
+    raw = result["raw_ranges"][stage] if stage and "raw_ranges" in result else result["raw_range"]
+    caption = tr(
+        "attribution_info", lang, method=spec.name(lang), where=where, label=target["label"],
+        probability=target["probability"], arch=session.arch, lo=raw[0], hi=raw[1], ms=result["timing_ms"],
+    )
+    caption += " · " + tr("colours_signed" if spec.signed else "colours_unsigned", lang)
+    if result.get("convergence_delta") is not None:
+        caption += " · " + delta_words(result, lang)
+    return picture, caption
+
+
+def ladder_view(session: Session, result: dict[str, Any]) -> Image.Image:
+    panels = [render.overlay(session.crop, m, opacity=0.55, lo=0.0, hi=1.0) for m in result["maps"].values()]
+    return render.side_by_side(panels, list(result["maps"]))
+
+
+def expected_line(explorer: Explorer, session: Session | None, method: str, lang: str) -> str:
+    spec = method_spec(method)
+    if spec.cost == "fast":
+        return tr("expected_fast", lang, method=spec.name(lang))
+    if session is None:
+        return tr("expected_slow_unknown", lang, method=spec.name(lang), n=spec.evaluations())
+    seconds = explorer.expected_seconds(session, method)
+    return tr("expected_slow", lang, method=spec.name(lang), n=spec.evaluations(), seconds=max(1.0, seconds))
+
+
+def build(page: Page) -> None:
+    explorer = page.explorer
+    gradcam_stages = [s.name for s in stage_table(page.arch)[1:]]  # Grad-CAM needs stages of residual blocks
+    with gr.Tab(I18N("tab_attributions"), id="attributions"):
+        gr.Markdown(I18N("attributions_help"))
+        with gr.Row():
+            method = gr.Dropdown([(I18N(f"method_{k}"), k) for k in METHOD_SPECS], value="gradcam", label=I18N("method_label"), elem_id="method")
+            target = gr.Dropdown(
+                target_choices(I18N("top1")), value="", label=I18N("target_label"), info=I18N("target_info"),
+                filterable=True, allow_custom_value=True, elem_id="target",
+            )
+            stage = gr.Radio(gradcam_stages, value=gradcam_stages[-1], label=I18N("attr_stage_label"), elem_id="attr-stage")
+        expected = gr.Markdown(elem_id="expected")
+        with gr.Row():
+            explain_button = gr.Button(I18N("explain_button"), variant="primary", elem_id="explain", scale=4)
+            cancel_button = gr.Button(I18N("cancel_button"), variant="secondary", size="sm", elem_id="cancel", scale=1)
+        with gr.Row():
+            heatmap = gr.Image(label=I18N("heatmap_label"), format="png", interactive=False, height=320, elem_id="heatmap")
+            ladder = gr.Image(label=I18N("ladder_label"), format="png", interactive=False, elem_id="ladder")
+        info = gr.Markdown(elem_id="attribution-info")
+
+    def cleared(session: Session, lang: str, method_name: str):
+        """Event A: the new photo's target menu; the old maps are gone until event B draws new ones."""
+        menu = gr.update(choices=target_choices(tr("top1", lang), session.report["predictions"]), value="")
+        return menu, None, None, tr("computing", lang), expected_line(explorer, session, method_name, lang)
+
+    def top1_views(session: Session, lang: str, method_name: str, stage_name: str):
+        """Event B: Grad-CAM of the top-1 (and the ladder) from the shared ladder; other fast methods
+        computed; slow ones wait for their button."""
+        spec = method_spec(method_name)
+        ladder_result = explorer.ladder(session)
+        steps = ladder_view(session, ladder_result)
+        session.outputs["ladder"] = steps
+        if method_name in ("gradcam", "gradcam_ladder"):
+            where = stage_name if method_name == "gradcam" else "C5"
+            picture, caption = heatmap_view(session, {**ladder_result, "method": method_name}, where, lang)
+            session.outputs.update(heatmap=picture, attribution=attribution_json(ladder_result))
+            return picture, steps, caption
+        if spec.cost == "fast":
+            result = explorer.explain(session, method_name, None, stage_name)
+            picture, caption = heatmap_view(session, result, stage_name if spec.needs_stage else None, lang)
+            session.outputs.update(heatmap=picture, attribution=attribution_json(result))
+            return picture, steps, caption
+        return None, steps, tr("press_explain", lang, method=spec.name(lang))
+
+    @friendly
+    def on_method(request: gr.Request, method_name: str):
+        sid, lang = visitor(request)
+        spec = method_spec(method_name)
+        return gr.update(interactive=spec.needs_stage), expected_line(explorer, explorer.current(sid), method_name, lang)
+
+    @friendly
+    def on_explain(request: gr.Request, method_name: str, target_value: str, stage_name: str, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
+        sid, lang = visitor(request)
+        session = explorer.session(sid, lang)
+        spec = method_spec(method_name)
+        index = resolve_target_text(target_value, lang)
+        if spec.cost == "slow":
+            progress(0, desc=tr("slow_waiting", lang, method=spec.name(lang)))
+        try:
+            result = explorer.explain(
+                session, method_name, index, stage_name, progress=lambda f: progress(f, desc=spec.name(lang))
+            )
+        except Cancelled:
+            return gr.skip(), gr.skip(), tr("cancelled", lang, method=spec.name(lang))
+        if not explorer.is_current(sid, session):  # a newer photo or arch is on screen: this is stale
+            return gr.skip(), gr.skip(), gr.skip()
+        picture, caption = heatmap_view(session, result, stage_name if spec.needs_stage else ("C5" if "maps" in result else None), lang)
+        steps = ladder_view(session, result) if "maps" in result else gr.skip()
+        session.outputs.update(heatmap=picture, attribution=attribution_json(result))
+        if "maps" in result:
+            session.outputs["ladder"] = steps
+        return picture, steps, caption
+
+    @friendly
+    def on_cancel(request: gr.Request):
+        session = explorer.current(visitor(request)[0])
+        if session is not None:
+            session.cancel.set()
+
+    method.input(on_method, method, [stage, expected], **HIDDEN)
+    explaining = explain_button.click(on_explain, [method, target, stage], [heatmap, ladder, info], **SLOW_QUEUE, **HIDDEN)
+    cancel_button.click(on_cancel, None, None, cancels=[explaining], **HIDDEN)
+    page.after_analysis(cleared, [method], [target, heatmap, ladder, info, expected])
+    page.after_analysis_model(top1_views, [method, stage], [heatmap, ladder, info])

@@ -1,0 +1,199 @@
+"""What every tab shares: the photo, the architecture, the banner and status line, the visitor,
+and the one chain of events that runs when the photo or the architecture changes.
+
+A tab registers what it shows for an analysis with :meth:`Page.after_analysis` (re-rendered from
+the session, no model) or :meth:`Page.after_analysis_model` (needs the model: Grad-CAM, gradient
+flow). :meth:`Page.wire` then builds exactly one analysis per new photo (upload, example click,
+architecture change, page load) followed by one event that refreshes every tab: whatever a tab
+shows afterwards belongs to the new (photo, architecture), or is cleared.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import gradio as gr
+
+from ..explorer import Explorer, UserError
+from ..i18n import STRINGS, language, tr
+from ..model import ARCHS
+from ..photo_input import PhotoInput
+from ..sessions import Session
+
+__all__ = ["ASSETS", "EXAMPLES", "I18N", "HIDDEN", "MODEL_QUEUE", "SLOW_QUEUE", "Page", "Refresh", "friendly", "visitor"]
+
+log = logging.getLogger("resnet_viz.app")
+
+ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
+EXAMPLES = [str(ASSETS / name) for name in ("chelsea.png", "coffee.png", "rocket.jpg", "astronaut.png")]
+I18N = gr.I18n(**STRINGS)
+MODEL = "model"  # short model work (analysis, Grad-CAM, charts): Gradio queue shared by these events
+SLOW = "slow"  # long model work (slow attributions, feature visualisation): one at a time, pausing for MODEL
+HIDDEN = {"api_visibility": "undocumented"}  # the page's own events: callable, left out of the API docs
+# Short model work may run in a few Gradio threads at once: the model's gate serialises the actual
+# computations (and lets them cut in between the batches of slow ones).
+MODEL_QUEUE = {"concurrency_id": MODEL, "concurrency_limit": 4}
+SLOW_QUEUE = {"concurrency_id": SLOW, "concurrency_limit": 4}
+
+
+def visitor(request: gr.Request | None) -> tuple[str, str]:
+    """(session id, language) of the request; scripts without a session share "api"."""
+    if request is None:
+        return "api", "en"
+    return request.session_hash or "api", language(request.headers.get("accept-language"))
+
+
+def friendly(fn: Callable) -> Callable:
+    """Show a UserError as a gr.Error with its message (and one log line, not a traceback: it is the
+    visitor's input, not a bug); a cancelled computation ends quietly; anything else stays a server
+    error with its traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            log.info("%s: %s", fn.__name__, exc)
+            raise gr.Error(str(exc), title=_error_title(args, kwargs), print_exception=False) from None
+
+    return wrapper
+
+
+def _error_title(args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    request = kwargs.get("request") or next((a for a in args if isinstance(a, gr.Request)), None)
+    return tr("error_title", visitor(request)[1])
+
+
+@dataclass
+class Refresh:
+    """What a tab shows for a new analysis: ``fn(session, lang, *inputs) -> values for outputs``."""
+
+    fn: Callable[..., Sequence[Any]]
+    inputs: list[gr.components.Component]
+    outputs: list[gr.components.Component]
+
+
+@dataclass
+class Page:
+    explorer: Explorer
+    arch: str
+    photo: PhotoInput = None  # type: ignore[assignment]
+    examples: gr.Examples = None  # type: ignore[assignment]
+    arch_choice: gr.Dropdown = None  # type: ignore[assignment]
+    banner: gr.Markdown = None  # type: ignore[assignment]
+    status: gr.Markdown = None  # type: ignore[assignment]
+    views: list[Refresh] = field(default_factory=list)
+    model_views: list[Refresh] = field(default_factory=list)
+
+    # --- building ------------------------------------------------------------------------------
+
+    def header(self) -> None:
+        """The banner, the title and the left column: photo, examples, architecture, status."""
+        self.banner = gr.Markdown(visible=False, elem_id="banner")
+        gr.Markdown(I18N("title"))
+        gr.Markdown(I18N("subtitle"))
+
+    def side_column(self) -> None:
+        self.photo = PhotoInput(
+            value=EXAMPLES[0], label=I18N("image_label"), type="filepath",
+            sources=["upload", "webcam", "clipboard"], height=300, elem_id="photo",
+        )
+        self.examples = gr.Examples([[p] for p in EXAMPLES], inputs=self.photo, label=I18N("examples_label"), cache_examples=False)
+        self.arch_choice = gr.Dropdown(list(ARCHS), value=self.arch, label=I18N("arch_label"), info=I18N("arch_info"), elem_id="arch")
+        self.status = gr.Markdown(elem_id="status")
+
+    def after_analysis(self, fn: Callable, inputs: list, outputs: list) -> None:
+        self.views.append(Refresh(fn, list(inputs), list(outputs)))
+
+    def after_analysis_model(self, fn: Callable, inputs: list, outputs: list) -> None:
+        self.model_views.append(Refresh(fn, list(inputs), list(outputs)))
+
+    # --- the analysis chain --------------------------------------------------------------------
+
+    def wire(self, demo: gr.Blocks) -> None:
+        """One analysis per new photo or architecture, then one refresh of every tab."""
+        explorer = self.explorer
+        views, model_views = self.views, self.model_views
+        view_inputs = [c for r in views for c in r.inputs]
+        model_inputs = [c for r in model_views for c in r.inputs]
+        shared_outputs = [self.banner, self.status]
+
+        def run(refreshes: list[Refresh], session: Session, lang: str, values: Sequence[Any]) -> list[Any]:
+            out, i = [], 0
+            for refresh in refreshes:
+                n = len(refresh.inputs)
+                result = refresh.fn(session, lang, *values[i : i + n])
+                out += list(result) if len(refresh.outputs) != 1 else [result]
+                i += n
+            return out
+
+        def shown(session: Session, lang: str, values: Sequence[Any]) -> list[Any]:
+            note = explorer.banner(session.arch, lang)
+            head = [gr.update(value=note, visible=bool(note)), self.status_text(session, lang)]
+            return head + run(views, session, lang, values)
+
+        @friendly
+        def on_photo(request: gr.Request, path: str | None, arch: str, *values):
+            sid, lang = visitor(request)
+            if not path:  # the photo was removed: nothing on any tab belongs to it any more
+                explorer.forget(sid)
+                return self.cleared(lang)
+            return shown(explorer.analyze(path, arch, sid, lang), lang, values)
+
+        @friendly
+        def on_load(request: gr.Request, arch: str, *values):
+            sid, lang = visitor(request)
+            return shown(explorer.analyze_example(EXAMPLES[0], arch, sid, lang), lang, values)
+
+        @friendly
+        def on_derived(request: gr.Request, *values):
+            """The tabs' model views (Grad-CAM, gradient flow) of the analysis just shown."""
+            sid, lang = visitor(request)
+            session = explorer.current(sid)
+            if session is None:  # the photo was just removed
+                return [None] * len(derived_outputs)
+            return run(model_views, session, lang, values)
+
+        def on_unload(request: gr.Request) -> None:
+            explorer.forget(visitor(request)[0])
+
+        def on_refused(request: gr.Request):
+            """The new photo was refused (its message is already shown): what the tabs showed belongs
+            to the previous photo, so it goes too."""
+            sid, lang = visitor(request)
+            explorer.forget(sid)
+            return self.cleared(lang)
+
+        outputs = shared_outputs + [c for r in views for c in r.outputs]
+        derived_outputs = [c for r in model_views for c in r.outputs]
+        self._cleared_count = len(outputs) - len(shared_outputs)
+        photo_inputs = [self.photo, self.arch_choice, *view_inputs]
+        chains = [
+            gr.on([self.photo.upload, self.photo.clear, self.arch_choice.input], on_photo, photo_inputs, outputs,
+                  **MODEL_QUEUE, **HIDDEN),
+            # An example click puts the example into the photo first, then analyses it: one analysis.
+            self.examples.load_input_event.then(on_photo, photo_inputs, outputs, **MODEL_QUEUE, **HIDDEN),
+            demo.load(on_load, [self.arch_choice, *view_inputs], outputs, **MODEL_QUEUE, **HIDDEN),
+        ]
+        for chain in chains:
+            chain.success(on_derived, model_inputs, derived_outputs, **MODEL_QUEUE, **HIDDEN)
+            chain.failure(on_refused, None, outputs, **HIDDEN)
+        demo.unload(on_unload)
+
+    def cleared(self, lang: str) -> list[Any]:
+        """Every output of the chain emptied (the photo was removed)."""
+        return [gr.update(visible=False), tr("status_idle_no_photo", lang)] + [None] * self._cleared_count
+
+    def status_text(self, session: Session, lang: str) -> str:
+        arch = session.arch
+        model = self.explorer.registry.get(arch).model
+        device = str(next(model.parameters()).device)
+        weights = model.meta.weights
+        weights = tr(f"weights_{weights}", lang) if weights in ("imagenet", "random") else weights
+        ms = session.report["timing_ms"]["total"]
+        return f"{time.strftime('%H:%M:%S')} · " + tr("status", lang, arch=arch, weights=weights, device=device, ms=ms)

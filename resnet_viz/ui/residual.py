@@ -1,0 +1,52 @@
+"""The Residual vs shortcut tab: |F(x)| next to |x| for every block, as a chart and a table."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import gradio as gr
+
+from .. import charts
+from ..i18n import chart_labels, tr
+from ..sessions import Session
+from .page import I18N, Page
+
+__all__ = ["build", "seed_names", "block_table", "labels"]
+
+
+def labels(lang: str):
+    """Chart words in ``lang``; English where no installed font can draw Hangul."""
+    return chart_labels(lang, charts.hangul_font() is not None)
+
+
+def seed_names(blocks: Sequence[dict[str, Any]]) -> list[str]:
+    """The design document's names for blocks in forward order: C2.1, C2.2, ..., C5.3."""
+    names, counts = [], {}
+    for block in blocks:
+        counts[block["stage"]] = counts.get(block["stage"], 0) + 1
+        names.append(f"{block['stage']}.{counts[block['stage']]}")
+    return names
+
+
+def block_table(blocks: Sequence[dict[str, Any]], lang: str) -> dict[str, list]:
+    """Seed name, torchvision name, kind and the three numbers, one row per block."""
+    headers = [tr(k, lang) for k in ("col_block_seed", "col_block_torchvision", "col_kind", "col_residual", "col_shortcut", "col_ratio")]
+    rows = [
+        [seed, b["name"], tr(f"kind_{b['kind']}", lang), f"{b['residual_rms']:.3g}", f"{b['shortcut_rms']:.3g}", f"{b['ratio']:.3f}"]
+        for seed, b in zip(seed_names(blocks), blocks)
+    ]
+    return {"headers": headers, "data": rows}
+
+
+def build(page: Page) -> None:
+    with gr.Tab(I18N("tab_residual"), id="residual"):
+        gr.Markdown(I18N("residual_help"))
+        plot = gr.Plot(label=I18N("residual_plot_label"), show_label=False, format="png", elem_id="residual-plot")  # the chart has a title
+        gr.Markdown(I18N("residual_read"))
+        table = gr.Dataframe(interactive=False, wrap=False, elem_id="blocks", label=I18N("blocks_label"), max_height=360)
+
+    def show(session: Session, lang: str):
+        blocks = session.report["blocks"]
+        return charts.residual_chart(blocks, labels(lang)), block_table(blocks, lang)
+
+    page.after_analysis(show, [], [plot, table])
