@@ -88,7 +88,7 @@ def browser_latencies(url: str, uploads: int, changes: int) -> tuple[list[float]
         for i in range(changes):
             stage = stages[i % len(stages)]
             start = time.perf_counter()
-            page.get_by_label(stage).check()
+            page.locator("#stage").get_by_label(stage, exact=True).check()
             expect(page.locator("#stage-info")).to_contain_text(f"{stage}:", timeout=30_000)
             change_s.append(time.perf_counter() - start)
         browser.close()
@@ -102,20 +102,22 @@ def server_times(arch: str, rounds: int) -> dict[str, list[float]]:
 
     from resnet_viz.explorer import Explorer
     from resnet_viz.registry import ModelRegistry
+    from resnet_viz.ui.stages import channel_view, grid_view
 
     explorer = Explorer(ModelRegistry("random", "cpu"))
-    explorer.analyze(str(PHOTOS[0]), arch, "bench")
+    session = explorer.analyze(str(PHOTOS[0]), arch, "bench")
     png = gr.Image(format="png")
     times: dict[str, list[float]] = {"stage change (grid + first channel, PNGs)": [], "channel/opacity change (PNG)": []}
     for i in range(rounds):
         stage = ["C1", "C2", "C3", "C4", "C5"][i % 5]
         start = time.perf_counter()
-        grid, _, shown = explorer.stage_view("bench", stage, "mean", 32)
-        picture = explorer.channel_view("bench", stage, shown[0], 0.6)
+        grid, _, _ = grid_view(explorer, session, stage, "mean", 32, "en")
+        shown = session.outputs["channels"]
+        picture, _ = channel_view(session, stage, shown[0], 0.6, "en")
         png.postprocess(grid), png.postprocess(picture)
         times["stage change (grid + first channel, PNGs)"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        png.postprocess(explorer.channel_view("bench", stage, shown[1], 0.3 + 0.01 * i))
+        png.postprocess(channel_view(session, stage, shown[1], 0.3 + 0.01 * i, "en")[0])
         times["channel/opacity change (PNG)"].append(time.perf_counter() - start)
     return times
 
