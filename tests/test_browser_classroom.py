@@ -179,3 +179,21 @@ def test_a_korean_student_gets_every_message_in_korean(browser, browser_app, tmp
     expect(page.locator(".toast-body").last).to_contain_text("이 이미지는 분석할 수 없습니다: 이미지가 아니거나", timeout=30_000)
     assert "This image" not in page.locator(".toast-body").last.inner_text()
     page.close()
+
+
+def test_typed_class_names_are_found_or_refused_clearly(browser, browser_app):
+    url, _ = browser_app
+    page = open_page(browser, url)
+    page.get_by_role("tab", name="Attributions").click()
+    expect(page.locator("#heatmap img")).to_be_visible(timeout=30_000)
+    target = page.locator("#target input")
+    target.fill("tabby cat")
+    target.press("Enter")
+    page.locator("#explain").click()
+    expect(page.locator("#attribution-info")).to_contain_text("Grad-CAM at C5 for tabby", timeout=30_000)
+    target.fill("xyzzy")
+    target.press("Enter")
+    page.locator("#explain").click()
+    expect(page.locator(".toast-body").last).to_contain_text("No ImageNet class is called 'xyzzy'", timeout=30_000)
+    expect(page.locator("#attribution-info")).to_contain_text("for tabby")  # nothing silently changed
+    page.close()
