@@ -12,7 +12,7 @@ from resnet_viz.explorer import Explorer
 from resnet_viz.registry import ModelRegistry
 from resnet_viz.sessions import SessionStore
 
-from .conftest import ROOT
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextlib.contextmanager
