@@ -96,6 +96,7 @@ def build_index(
     workers: int | None = None,
     patch_size: int = 64,
     ray_address: str | None = None,
+    ray_cpus: int | None = None,
 ) -> ExemplarIndex:
     """The top-k images (score, position, patch box, thumbnail) of every channel of C1..C5.
 
@@ -103,7 +104,8 @@ def build_index(
     ``index.unreadable`` and skipped. ``engine="local"`` decodes in ``workers`` DataLoader
     processes (default: half the cores, 1-4; 0 decodes in this process); ``engine="ray"`` runs on
     Ray Data with ``workers`` model replicas (default: one per GPU, else one per CPU), joining
-    ``ray_address`` or the already connected Ray, else starting a local one. ``patch_size`` is the
+    ``ray_address`` or the already connected Ray, else starting a local one with ``ray_cpus`` CPUs
+    (default: all) and shutting it down at the end. ``patch_size`` is the
     longest side of the stored thumbnails. ``progress(fraction, status)`` is called after every
     batch (status is an :class:`IndexProgress`; ``str(status)`` is a line for a progress bar); it
     may block, and an exception it raises stops the build (worker processes are shut down).
@@ -116,6 +118,8 @@ def build_index(
     _check_int("patch_size", patch_size, 8)
     if workers is not None:
         _check_int("workers", workers, 0 if engine == "local" else 1)
+    if ray_cpus is not None:
+        _check_int("ray_cpus", ray_cpus, 1)
     if engine == "ray":
         from .ray_engine import require_ray
 
@@ -137,12 +141,12 @@ def build_index(
             )
             progress(min(1.0, base + share * state["done"] / max(state["total"], 1)), status)
 
-    local_workers = default_workers() if workers is None or engine == "ray" else workers
+    local_workers = default_workers() if workers is None else workers
     session = contextlib.nullcontext()
     if engine == "ray":
         from .ray_engine import ray_session, score_ray
 
-        session = ray_session(ray_address)
+        session = ray_session(ray_address, ray_cpus)
     report(0)
     with session:
         if engine == "local":
@@ -155,7 +159,8 @@ def build_index(
         arrays, maps = _tables(model, best)
         jobs = _patch_jobs(arrays, names)
         state.update(phase="patches", done=0, total=len(jobs), start=time.perf_counter())
-        rendered = render_all(root, jobs, transforms, patch_size, threads=max(1, local_workers), on_done=report)
+        # The scoring pass is over: the patch pass may use every core.
+        rendered = render_all(root, jobs, transforms, patch_size, threads=min(8, os.cpu_count() or 1), on_done=report)
     patches = _attach_patches(arrays, model, jobs, rendered)
     unreadable = [Failure(names[i], reason) for i, reason in sorted(failures.items())] + scan.unreadable
     meta = {

@@ -11,6 +11,7 @@ from typing import Callable, TextIO
 from ..model import ARCHS
 from ..weights import PRECISIONS, WeightsError, load_model
 from .build import ENGINES, IndexProgress, build_index
+from .folder import scan_folder
 from .ray_engine import EngineUnavailable, require_ray
 
 __all__ = ["add_index_command", "ProgressBar"]
@@ -65,6 +66,8 @@ def _index_command(args: argparse.Namespace) -> int:
         return _error(f"image folder {args.folder!r} {'is not a folder' if folder.exists() else 'does not exist'}")
     if not out.parent.is_dir():
         return _error(f"cannot write the index to {args.out!r}: folder {str(out.parent)!r} does not exist")
+    if not scan_folder(folder).images:  # before loading a model for nothing
+        return _error(f"nothing to index in {args.folder!r}: no image files (by extension) in it")
     try:
         model = load_model(args.arch, args.weights, args.device, precision=args.precision, progress=not args.quiet)
     except (WeightsError, ValueError) as exc:
@@ -73,7 +76,7 @@ def _index_command(args: argparse.Namespace) -> int:
     try:
         index = build_index(
             model, folder, top_k=args.top_k, engine=args.engine, progress=bar, batch_size=args.batch_size,
-            workers=args.workers, patch_size=args.patch_size, ray_address=args.ray_address,
+            workers=args.workers, patch_size=args.patch_size, ray_address=args.ray_address, ray_cpus=args.ray_cpus,
         )  # fmt: skip
     except (FileNotFoundError, ValueError, EngineUnavailable) as exc:
         return _error(str(exc))
@@ -82,9 +85,7 @@ def _index_command(args: argparse.Namespace) -> int:
             bar.close()
     meta, unreadable = index.meta, index.unreadable
     if meta["indexed"] == 0:
-        found = len(meta["images"])
-        why = f"all {found} image files are unreadable" if found else "no image files (by extension) in it"
-        return _error(f"nothing to index in {args.folder!r}: {why}")
+        return _error(f"nothing to index in {args.folder!r}: all {len(meta['images'])} image files are unreadable")
     index.save(out)
     channels = sum(s["channels"] for s in meta["stages"])
     print(
@@ -116,6 +117,7 @@ def add_index_command(commands: argparse._SubParsersAction, positive_int: Callab
     run.add_argument("--top-k", type=positive_int, default=9, help="exemplars kept per channel (default 9)")
     run.add_argument("--engine", default="local", choices=list(ENGINES), help="local (default) or ray")
     run.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local one)")
+    run.add_argument("--ray-cpus", type=positive_int, metavar="N", help="CPUs of the local Ray started (default: all)")
     run.add_argument("--batch-size", type=positive_int, default=32)
     run.add_argument(
         "--workers", type=_workers, help="local: decoding processes (default: half the cores, 1-4); ray: model replicas"

@@ -113,6 +113,14 @@ class ExemplarIndex:
     def unreadable(self) -> list[dict[str, str]]:
         return [dict(item) for item in self.meta["unreadable"]]
 
+    @property
+    def patch_count(self) -> int:
+        return len(self._patches)
+
+    @property
+    def patch_bytes(self) -> int:
+        return sum(len(p) for p in self._patches)
+
     def channels(self, stage: str) -> int:
         return self._stage(stage)["channels"]
 
@@ -266,6 +274,9 @@ def load_index(path: str | os.PathLike) -> ExemplarIndex:
         raise _fail(name, f"it is not a numpy .npz file ({' '.join(str(exc).split())[:200]})") from None
     if "meta" not in arrays:
         raise _fail(name, "it has no meta entry")
+    odd = next((key for key, value in arrays.items() if not isinstance(value, np.ndarray)), None)
+    if odd is not None:  # numpy hands back raw bytes for a member that is not an .npy array
+        raise _fail(name, f"its entry {odd!r} is not a numpy array")
     meta = _read_meta(arrays.pop("meta"), name)
     offsets, blob = arrays.pop("patch_offset", None), arrays.pop("patch_png", None)
     if offsets is None or blob is None or offsets.dtype != np.int64 or blob.dtype != np.uint8 or offsets.ndim != 1:
