@@ -10,17 +10,20 @@ Contenders, run in turn round after round in one process:
 
 - bare forward: torchvision's model (same weights, its default NCHW layout) over tensors decoded
   beforehand, batch ``--batch-size``: the network's cost alone, no file is read;
-- decode + forward, serial: the same, decoding each batch first in this process (what a loop
-  without worker processes would do);
+- bare stages, channels-last: our model's ``forward_stages`` as the index runs it (channels-last
+  memory, no head) over the same pre-decoded tensors: what the index pays for the network alone;
+- decode + forward, serial: torchvision's forward again, decoding each batch first in this process
+  (what a loop without worker processes would do);
 - index local: ``build_index(engine="local")``: files decoded by DataLoader workers while the model
   runs, running top-k, then the patch pass;
 - index ray: ``build_index(engine="ray")`` on a local Ray started once before the rounds (its start
-  is reported apart): each build starts its actor pool (model loaded per replica) and ends it.
+  is reported apart): each build starts its actor pool (one replica per CPU, each loading the
+  model and running it on one thread) and ends it.
 
 "scoring" rates count the first pass only (every image decoded and scored); the patch pass
 (re-decoding the winners, cutting PNG thumbnails) is a cost per index bounded by k x channels
-patches, not per image, and is reported apart. "steady" rates exclude the first batch (worker and
-actor start-up) and come from the progress callback's timestamps.
+patches, not per image, and is reported apart. The local engine's "steady" rate excludes the first
+batch (worker start-up) and comes from the progress callback's timestamps.
 """
 
 from __future__ import annotations
@@ -104,16 +107,28 @@ def main() -> None:
     transforms = model.meta.transforms
 
     start = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a DataLoader worker
+    cpu = time.process_time()
     decoded = [preprocess(transforms, load_image(p)) for p in paths]
-    decode_s = time.perf_counter() - start
-    print(f"decode + preprocess in this process: {1000 * decode_s / len(paths):.1f} ms/image "
-          f"({len(paths) / decode_s:.0f} images/s on one core)")
+    decode_s, decode_cpu = time.perf_counter() - start, time.process_time() - cpu
+    torch.set_num_threads(threads)
+    size_kb = sum(p.stat().st_size for p in paths) / len(paths) / 1e3
+    print(f"decode + preprocess, one thread: {1000 * decode_s / len(paths):.1f} ms/image wall, "
+          f"{1000 * decode_cpu / len(paths):.1f} ms CPU (JPEGs of {size_kb:.0f} kB on average)")
 
     def bare() -> float:
         start = time.perf_counter()
         with torch.inference_mode():
             for i in range(0, len(decoded), args.batch_size):
                 reference(torch.stack(decoded[i : i + args.batch_size]))
+        return time.perf_counter() - start
+
+    def stages() -> float:
+        start = time.perf_counter()
+        with torch.inference_mode():
+            for i in range(0, len(decoded), args.batch_size):
+                model.forward_stages(torch.stack(decoded[i : i + args.batch_size]).contiguous(memory_format=torch.channels_last))
         return time.perf_counter() - start
 
     def serial() -> float:
@@ -124,17 +139,16 @@ def main() -> None:
                 reference(torch.stack(batch))
         return time.perf_counter() - start
 
-    results: dict[str, list[dict[str, float]]] = {"bare": [], "serial": [], "local": [], "ray": []}
-    last_index = None
+    results: dict[str, list[dict[str, float]]] = {"bare": [], "stages": [], "serial": [], "local": [], "ray": []}
+    built: dict[str, object] = {}
 
     def indexed(engine: str) -> dict[str, float]:
-        nonlocal last_index
         clock = Clock()
         kwargs = {"workers": args.workers} if engine == "local" else {"workers": args.replicas}
         start = time.perf_counter()
-        last_index = build_index(model, folder, engine=engine, batch_size=args.batch_size, progress=clock, **kwargs)
+        built[engine] = build_index(model, folder, engine=engine, batch_size=args.batch_size, progress=clock, **kwargs)
         total = time.perf_counter() - start
-        meta = last_index.meta
+        meta = built[engine].meta
         return {"total": total, "scoring": meta["scoring_s"], "patches": total - meta["scoring_s"], "steady": clock.steady()}
 
     ray_ready = False
@@ -150,6 +164,7 @@ def main() -> None:
     try:
         for round_ in range(args.rounds):
             results["bare"].append({"total": bare()})
+            results["stages"].append({"total": stages()})
             results["serial"].append({"total": serial()})
             results["local"].append(indexed("local"))
             if ray_ready:
@@ -159,8 +174,27 @@ def main() -> None:
     finally:
         if ray_ready:
             ray.shutdown()
-    report(args, results, last_index, len(paths))
+    report(args, results, built.get("local"), len(paths))
+    if "ray" in built:
+        compare(built["local"], built["ray"])
     tmp.cleanup()
+
+
+def compare(local, on_ray) -> None:
+    """Do both engines' indexes agree? Scores to float rounding; images exactly (or at a near tie)."""
+    import numpy as np
+
+    channels = scores_differ = images_differ = 0
+    for stage in local.stages:
+        for channel in range(local.channels(stage)):
+            a, b = local.top(stage, channel), on_ray.top(stage, channel)
+            channels += 1
+            if not np.allclose([e.score for e in a], [e.score for e in b], rtol=1e-4, atol=1e-5):
+                scores_differ += 1
+            elif [e.image for e in a] != [e.image for e in b]:
+                images_differ += 1  # equal scores to 1e-4, so a tie decided by float rounding
+    print(f"ray index vs local index: {channels} channels, score lists differ in {scores_differ}, "
+          f"image order differs at a near tie in {images_differ}")
 
 
 def report(args, results, index, n: int) -> None:
@@ -172,14 +206,17 @@ def report(args, results, index, n: int) -> None:
 
     print(f"\n## {args.arch}, {n} images: images/s (median of {args.rounds} rounds)")
     print(f"bare torchvision forward, pre-decoded          {rate('bare'):7.2f}")
+    print(f"bare stages C1-C5, ours, channels-last         {rate('stages'):7.2f}   ratio to bare {ratio('stages', 'bare'):.2f}")
     print(f"decode + forward, serial, one process          {rate('serial'):7.2f}   ratio to bare {ratio('serial', 'bare'):.2f}")
     for engine in ("local", "ray"):
         if not results[engine]:
             continue
-        steady = statistics.median(r["steady"] for r in results[engine])
         patches = statistics.median(r["patches"] for r in results[engine])
+        # Ray hands results back in bursts, so a rate between progress calls means little there.
+        steady = f"   steady (after the first batch) {statistics.median(r['steady'] for r in results[engine]):.2f}"
         print(f"index {engine:<5} scoring pass                      {rate(engine, 'scoring'):7.2f}   "
-              f"ratio to bare {ratio(engine, 'bare', 'scoring'):.2f}   steady (after the first batch) {steady:.2f}")
+              f"ratio to bare {ratio(engine, 'bare', 'scoring'):.2f}   to bare stages "
+              f"{ratio(engine, 'stages', 'scoring'):.2f}{steady if engine == 'local' else ''}")
         print(f"index {engine:<5} end to end (+ patch pass {patches:.1f} s)    {rate(engine):7.2f}   "
               f"ratio to bare {ratio(engine, 'bare'):.2f}")  # fmt: skip
     if results["ray"]:

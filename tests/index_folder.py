@@ -11,7 +11,9 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from .conftest import ASSETS
+from resnet_viz import build_index
+
+from .conftest import ASSETS, random_model
 
 READABLE = [
     "astronaut.png",
@@ -50,3 +52,23 @@ def make_folder(root: Path) -> Path:
     astronaut.save(root / ".hidden.png")
     astronaut.save(root / ".git/inside.png")
     return root
+
+
+_shared: dict[str, object] = {}
+
+
+def shared_folder(tmp_path_factory) -> Path:
+    """One folder per test session (both exemplar test modules use it)."""
+    if "folder" not in _shared:
+        _shared["folder"] = make_folder(tmp_path_factory.mktemp("photos"))
+    return _shared["folder"]
+
+
+def shared_index(tmp_path_factory):
+    """The local engine's index of the shared folder, built once per session: ResNet-18 random
+    weights, k = 9 > 6 images (every image is in every channel's list), batches of 4, decoded in
+    one worker process."""
+    if "index" not in _shared:
+        folder = shared_folder(tmp_path_factory)
+        _shared["index"] = build_index(random_model("resnet18"), folder, top_k=9, batch_size=4, workers=1)
+    return _shared["index"]

@@ -24,7 +24,7 @@ from resnet_viz.exemplars import IndexFileError, build_index, local
 from resnet_viz.exemplars.topk import empty_topk, merge_topk
 from resnet_viz.preprocess import crop_image, load_image, preprocess
 
-from .index_folder import READABLE, UNREADABLE, make_folder
+from .index_folder import READABLE, UNREADABLE, shared_folder, shared_index
 
 STAGES = ["C1", "C2", "C3", "C4", "C5"]
 TOL = dict(rel=1e-4, abs=1e-5)  # batched convolutions sum in another order than one-image ones
@@ -32,13 +32,13 @@ TOL = dict(rel=1e-4, abs=1e-5)  # batched convolutions sum in another order than
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
-    return make_folder(tmp_path_factory.mktemp("photos"))
+    return shared_folder(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def index(resnet18, folder):
+def index(tmp_path_factory):
     """k = 9 > 6 images: every image is in every channel's list. Batches of 4 in 1 worker process."""
-    return build_index(resnet18, folder, top_k=9, batch_size=4, workers=1)
+    return shared_index(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,9 @@
 """Dataset exemplars on Ray: the CLI's ``--engine ray`` starts a local 2-CPU Ray, ships this
-package to its workers, scores on an actor pool of 2 replicas, shuts Ray down, and writes the same
-index as the local engine (ties and float rounding aside)."""
+package to its workers, scores on an actor pool, shuts Ray down, and writes the same index as the
+local engine (float rounding aside).
+
+One replica: each replica's start (import torch, load the model) costs 5-10 s on 2 busy cores.
+Merging replicas' partial tables in any order is the merge's unit test in test_index.py."""
 
 from __future__ import annotations
 
@@ -8,10 +11,10 @@ import numpy as np
 import pytest
 import ray
 
-from resnet_viz import build_index, load_index
+from resnet_viz import load_index
 from resnet_viz.cli import main
 
-from .index_folder import UNREADABLE, make_folder
+from .index_folder import UNREADABLE, shared_folder, shared_index
 from .test_index import _alive_children
 
 # Ray Data's own DataContext sets its deprecated fields when it is created.
@@ -20,19 +23,19 @@ pytestmark = pytest.mark.filterwarnings("ignore:`use_:DeprecationWarning")
 SCORE_TOL = dict(rtol=1e-4, atol=1e-5)  # replicas compute random weights' BN statistics on 1 thread
 
 
-def test_cli_ray_engine_builds_the_local_index_and_leaves_nothing_running(resnet18, tmp_path, capsys):
-    folder = make_folder(tmp_path / "photos")
+def test_cli_ray_engine_builds_the_local_index_and_leaves_nothing_running(tmp_path_factory, tmp_path, capsys):
+    folder = shared_folder(tmp_path_factory)
     out = tmp_path / "ray.npz"
     assert not ray.is_initialized()
     before = set(_alive_children())
     argv = ["index", str(folder), "--arch", "resnet18", "--weights", "random", "--out", str(out), "--top-k", "9"]
-    assert main(argv + ["--engine", "ray", "--workers", "2", "--ray-cpus", "2", "--batch-size", "2", "--quiet"]) == 0
+    assert main(argv + ["--engine", "ray", "--workers", "1", "--ray-cpus", "2", "--batch-size", "2", "--quiet"]) == 0
     summary = capsys.readouterr().out.splitlines()
     assert summary[0].startswith(f"indexed 6 of 9 images in {folder} (3 unreadable)") and "engine ray" in summary[0]
     assert not ray.is_initialized() and set(_alive_children()) <= before  # Ray's processes are gone
 
     on_ray = load_index(out)
-    local = build_index(resnet18, folder, top_k=9, batch_size=4, workers=0)
+    local = shared_index(tmp_path_factory)
     for key in ("arch", "weights", "weights_sha256", "preprocessing", "stages", "images", "top_k", "indexed"):
         assert on_ray.meta[key] == local.meta[key], key
     assert {u["path"] for u in on_ray.unreadable} == set(UNREADABLE)

@@ -66,8 +66,11 @@ def _index_command(args: argparse.Namespace) -> int:
         return _error(f"image folder {args.folder!r} {'is not a folder' if folder.exists() else 'does not exist'}")
     if not out.parent.is_dir():
         return _error(f"cannot write the index to {args.out!r}: folder {str(out.parent)!r} does not exist")
-    if not scan_folder(folder).images:  # before loading a model for nothing
-        return _error(f"nothing to index in {args.folder!r}: no image files (by extension) in it")
+    try:
+        if not scan_folder(folder).images:  # before loading a model for nothing
+            return _error(f"nothing to index in {args.folder!r}: no image files (by extension) in it")
+    except OSError as exc:
+        return _error(str(exc))
     try:
         model = load_model(args.arch, args.weights, args.device, precision=args.precision, progress=not args.quiet)
     except (WeightsError, ValueError) as exc:
@@ -78,7 +81,7 @@ def _index_command(args: argparse.Namespace) -> int:
             model, folder, top_k=args.top_k, engine=args.engine, progress=bar, batch_size=args.batch_size,
             workers=args.workers, patch_size=args.patch_size, ray_address=args.ray_address, ray_cpus=args.ray_cpus,
         )  # fmt: skip
-    except (FileNotFoundError, ValueError, EngineUnavailable) as exc:
+    except (OSError, ValueError, EngineUnavailable) as exc:  # the folder changed, a bad option, no Ray
         return _error(str(exc))
     finally:
         if bar is not None:

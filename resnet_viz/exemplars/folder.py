@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import Dataset
+from torchvision.transforms._presets import ImageClassification
 
-from ..preprocess import ImageError, crop_image, load_image, preprocess
+from ..preprocess import ImageError, _limit_aspect, crop_image, load_image, preprocess
 
 __all__ = ["IMAGE_SUFFIXES", "FolderScan", "Failure", "scan_folder", "decode", "crop_of", "FolderImages", "Batch", "collate"]
 
@@ -63,6 +66,8 @@ def scan_folder(folder: str | os.PathLike) -> FolderScan:
             if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
                 continue
             images.append(_relative(Path(directory) / name, root))
+    if any(failure.path == "." for failure in unreadable):
+        raise PermissionError(f"image folder {str(folder)!r} cannot be listed ({unreadable[0].reason})")
     images.sort()
     return FolderScan(root, images, unreadable)
 
@@ -81,10 +86,25 @@ def decode(root: Path, name: str, transforms: nn.Module) -> tuple[Tensor | None,
         return None, " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
-def crop_of(root: Path, name: str, transforms: nn.Module):
-    """The RGB crop the network saw for one image (for cutting patches), or None if unreadable."""
-    pixels, _ = decode(root, name, transforms)
-    return None if pixels is None else crop_image(transforms, pixels)
+def crop_of(root: Path, name: str, transforms: nn.Module) -> Image.Image | None:
+    """The RGB crop the network saw for one image (for cutting patches), or None if unreadable.
+
+    For torchvision's ``ImageClassification`` (every ResNet weight's transforms) the crop is its
+    resize and centre crop run on the PIL image, the uint8 picture that ``pil_to_tensor`` and the
+    normalisation then turn into the input: equal to ``crop_image`` of the input, without the
+    float tensors, whose tiny multi-threaded ops stall for milliseconds when the cores are busy.
+    """
+    try:
+        image = load_image(root / name)
+        if not isinstance(transforms, ImageClassification):
+            return crop_image(transforms, preprocess(transforms, image))
+        resized = TF.resize(
+            _limit_aspect(image), transforms.resize_size, interpolation=transforms.interpolation,
+            antialias=transforms.antialias,
+        )  # fmt: skip
+        return TF.center_crop(resized, transforms.crop_size)
+    except (ImageError, OSError, ValueError, RuntimeError):
+        return None
 
 
 class FolderImages(Dataset):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -81,9 +82,10 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[An
     ray = require_ray()
     started = not ray.is_initialized()
     if started:
+        joining = bool(address or os.environ.get("RAY_ADDRESS"))  # ray.init also joins $RAY_ADDRESS
         ray.init(
             address=address,
-            num_cpus=None if address else num_cpus,
+            num_cpus=None if joining else num_cpus,
             include_dashboard=False,
             log_to_driver=False,  # replicas' logs stay in Ray's session folder, not on our stdout
             logging_level=logging.WARNING,
@@ -185,6 +187,9 @@ def score_ray(
     """The top-k of every stage and channel over ``names``, computed on the connected Ray cluster."""
     import ray
 
+    best = {s.name: empty_topk(s.channels, top_k) for s in model.stages}
+    if not names:
+        return best
     size, gpu = _placement(ray, replicas)
     spec = model.meta.weights if model.meta.weights in ("imagenet", "random") else None
     state = None if spec else ray.put({k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
@@ -203,7 +208,6 @@ def score_ray(
         num_gpus=1 if gpu else 0,
         num_cpus=None if gpu else 1,
     )
-    best = {s.name: empty_topk(s.channels, top_k) for s in model.stages}
     rows = dataset.iter_rows()
     try:
         for row in rows:

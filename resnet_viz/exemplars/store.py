@@ -70,10 +70,11 @@ def _fail(name: str, why: str) -> IndexFileError:
 
 
 def _check_image_name(name: Any) -> bool:
-    if not isinstance(name, str) or not name or "\0" in name or "\\" in name:
+    """A POSIX path relative to the folder that stays inside it. (Colons and backslashes are
+    ordinary characters in POSIX file names, so they are allowed: the names are labels here.)"""
+    if not isinstance(name, str) or not name or "\0" in name:
         return False
-    path = PurePosixPath(name)
-    return not path.is_absolute() and all(part not in ("", ".", "..") for part in name.split("/")) and ":" not in path.parts[0]
+    return not PurePosixPath(name).is_absolute() and all(part not in ("", ".", "..") for part in name.split("/"))
 
 
 class ExemplarIndex:
