@@ -114,8 +114,10 @@ def main() -> None:
     decode_s, decode_cpu = time.perf_counter() - start, time.process_time() - cpu
     torch.set_num_threads(threads)
     size_kb = sum(p.stat().st_size for p in paths) / len(paths) / 1e3
-    print(f"decode + preprocess, one thread: {1000 * decode_s / len(paths):.1f} ms/image wall, "
-          f"{1000 * decode_cpu / len(paths):.1f} ms CPU (JPEGs of {size_kb:.0f} kB on average)")
+    print(
+        f"decode + preprocess, one thread: {1000 * decode_s / len(paths):.1f} ms/image wall, "
+        f"{1000 * decode_cpu / len(paths):.1f} ms CPU (JPEGs of {size_kb:.0f} kB on average)"
+    )
 
     def bare() -> float:
         start = time.perf_counter()
@@ -128,7 +130,9 @@ def main() -> None:
         start = time.perf_counter()
         with torch.inference_mode():
             for i in range(0, len(decoded), args.batch_size):
-                model.forward_stages(torch.stack(decoded[i : i + args.batch_size]).contiguous(memory_format=torch.channels_last))
+                model.forward_stages(
+                    torch.stack(decoded[i : i + args.batch_size]).contiguous(memory_format=torch.channels_last)
+                )
         return time.perf_counter() - start
 
     def serial() -> float:
@@ -149,7 +153,12 @@ def main() -> None:
         built[engine] = build_index(model, folder, engine=engine, batch_size=args.batch_size, progress=clock, **kwargs)
         total = time.perf_counter() - start
         meta = built[engine].meta
-        return {"total": total, "scoring": meta["scoring_s"], "patches": total - meta["scoring_s"], "steady": clock.steady()}
+        return {
+            "total": total,
+            "scoring": meta["scoring_s"],
+            "patches": total - meta["scoring_s"],
+            "steady": clock.steady(),
+        }
 
     ray_ready = False
     if not args.no_ray:
@@ -193,8 +202,10 @@ def compare(local, on_ray) -> None:
                 scores_differ += 1
             elif [e.image for e in a] != [e.image for e in b]:
                 images_differ += 1  # equal scores to 1e-4, so a tie decided by float rounding
-    print(f"ray index vs local index: {channels} channels, score lists differ in {scores_differ}, "
-          f"image order differs at a near tie in {images_differ}")
+    print(
+        f"ray index vs local index: {channels} channels, score lists differ in {scores_differ}, "
+        f"image order differs at a near tie in {images_differ}"
+    )
 
 
 def report(args, results, index, n: int) -> None:
@@ -206,28 +217,32 @@ def report(args, results, index, n: int) -> None:
 
     print(f"\n## {args.arch}, {n} images: images/s (median of {args.rounds} rounds)")
     print(f"bare torchvision forward, pre-decoded          {rate('bare'):7.2f}")
-    print(f"bare stages C1-C5, ours, channels-last         {rate('stages'):7.2f}   ratio to bare {ratio('stages', 'bare'):.2f}")
-    print(f"decode + forward, serial, one process          {rate('serial'):7.2f}   ratio to bare {ratio('serial', 'bare'):.2f}")
+    for name, label in (("stages", "bare stages C1-C5, ours, channels-last"), ("serial", "decode + forward, serial")):
+        print(f"{label:<46} {rate(name):7.2f}   ratio to bare {ratio(name, 'bare'):.2f}")
     for engine in ("local", "ray"):
         if not results[engine]:
             continue
         patches = statistics.median(r["patches"] for r in results[engine])
         # Ray hands results back in bursts, so a rate between progress calls means little there.
         steady = f"   steady (after the first batch) {statistics.median(r['steady'] for r in results[engine]):.2f}"
-        print(f"index {engine:<5} scoring pass                      {rate(engine, 'scoring'):7.2f}   "
-              f"ratio to bare {ratio(engine, 'bare', 'scoring'):.2f}   to bare stages "
-              f"{ratio(engine, 'stages', 'scoring'):.2f}{steady if engine == 'local' else ''}")
+        print(
+            f"index {engine:<5} scoring pass                      {rate(engine, 'scoring'):7.2f}   "
+            f"ratio to bare {ratio(engine, 'bare', 'scoring'):.2f}   to bare stages "
+            f"{ratio(engine, 'stages', 'scoring'):.2f}{steady if engine == 'local' else ''}"
+        )
         print(f"index {engine:<5} end to end (+ patch pass {patches:.1f} s)    {rate(engine):7.2f}   "
               f"ratio to bare {ratio(engine, 'bare'):.2f}")  # fmt: skip
     if results["ray"]:
-        print(f"ray / local, scoring pass: {ratio('ray', 'local', 'scoring', 'scoring'):.2f}; "
-              f"end to end: {ratio('ray', 'local'):.2f}")
+        print(
+            f"ray / local, scoring pass: {ratio('ray', 'local', 'scoring', 'scoring'):.2f}; "
+            f"end to end: {ratio('ray', 'local'):.2f}"
+        )
     print("target: index local scoring >= 0.85x bare")
     if index is not None:
         with tempfile.TemporaryDirectory() as tmp:
             size = index.save(Path(tmp) / "i.npz").stat().st_size
-        count = index.patch_count
-        print(f"index file: {size / 1e6:.1f} MB, {count} patch thumbnails ({index.patch_bytes / max(count, 1) / 1e3:.1f} kB each)")
+        count, each = index.patch_count, index.patch_bytes / max(index.patch_count, 1) / 1e3
+        print(f"index file: {size / 1e6:.1f} MB, {count} patch thumbnails ({each:.1f} kB each)")
 
 
 if __name__ == "__main__":

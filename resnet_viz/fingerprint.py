@@ -30,7 +30,7 @@ _HEADER = b"resnet-viz weights v1\n"
 
 
 def hash_scope(model: nn.Module) -> str:
-    """"parameters" for the seeded random weights, "state_dict" for everything else."""
+    """ "parameters" for the seeded random weights, "state_dict" for everything else."""
     return "parameters" if getattr(getattr(model, "meta", None), "weights", None) == "random" else "state_dict"
 
 

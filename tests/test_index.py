@@ -181,7 +181,12 @@ def _gradient_boxes(targets: list[tuple[str, int, int]]) -> list[tuple[int, int,
             if isinstance(module, nn.Conv2d):
                 module.weight.fill_(1.0 / module.weight[0].numel())
             elif isinstance(module, nn.BatchNorm2d):
-                module.weight.fill_(1.0), module.bias.zero_(), module.running_mean.zero_(), module.running_var.fill_(1.0)
+                (
+                    module.weight.fill_(1.0),
+                    module.bias.zero_(),
+                    module.running_mean.zero_(),
+                    module.running_var.fill_(1.0),
+                )
     model.requires_grad_(False)
     x = torch.ones(len(targets), 3, 224, 224, dtype=torch.float64, requires_grad=True)
     depth = {info.name: level for level, info in enumerate(model.stages)}
@@ -218,7 +223,9 @@ def test_patch_boxes_equal_the_pixels_with_gradient(resnet18):
 def test_stored_patches_are_the_crop_inside_the_box(index, resnet18, folder):
     for stage, channel in (("C1", 3), ("C2", 10), ("C3", 5), ("C5", 0)):
         for e in index.top(stage, channel)[:2]:
-            crop = crop_image(resnet18.meta.transforms, preprocess(resnet18.meta.transforms, load_image(folder / e.image)))
+            crop = crop_image(
+                resnet18.meta.transforms, preprocess(resnet18.meta.transforms, load_image(folder / e.image))
+            )
             cut = crop.crop(e.box)
             assert max(e.patch.size) <= 64
             if max(cut.size) <= 64:  # C1, C2: stored pixel for pixel
@@ -322,7 +329,9 @@ def test_a_raising_progress_callback_stops_the_build_and_its_workers(resnet18, f
     assert set(_alive_children()) <= before  # the DataLoader worker is gone
 
 
-def test_cli_builds_the_top_k_in_bounded_memory_and_names_unreadable_files(folder, reference, tmp_path, capsys, monkeypatch):
+def test_cli_builds_the_top_k_in_bounded_memory_and_names_unreadable_files(
+    folder, reference, tmp_path, capsys, monkeypatch
+):
     widths = []
     real_merge = local.merge_topk
 

@@ -209,9 +209,15 @@ def _tables(model: ResNet, best: dict[str, TopK]) -> tuple[dict[str, np.ndarray]
         arrays[f"{info.name}.box"] = np.array(boxes, dtype=np.int16).reshape(*rows.shape, 4)
         stages.append(
             {
-                "name": info.name, "module": info.module, "channels": info.channels, "stride": info.stride,
-                "height": height, "width": width,
-                "receptive_field": field.size, "jump": field.jump, "start": field.start,
+                "name": info.name,
+                "module": info.module,
+                "channels": info.channels,
+                "stride": info.stride,
+                "height": height,
+                "width": width,
+                "receptive_field": field.size,
+                "jump": field.jump,
+                "start": field.start,
             }  # fmt: skip
         )
     return arrays, stages

@@ -23,7 +23,17 @@ from torchvision.transforms._presets import ImageClassification
 
 from ..preprocess import ImageError, _limit_aspect, crop_image, load_image, preprocess
 
-__all__ = ["IMAGE_SUFFIXES", "FolderScan", "Failure", "scan_folder", "decode", "crop_of", "FolderImages", "Batch", "collate"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "FolderScan",
+    "Failure",
+    "scan_folder",
+    "decode",
+    "crop_of",
+    "FolderImages",
+    "Batch",
+    "collate",
+]
 
 # What Pillow decodes out of the box, by the suffixes those files carry.
 IMAGE_SUFFIXES = frozenset(

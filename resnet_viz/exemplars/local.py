@@ -53,7 +53,9 @@ def score_local(
     """The top-k of every stage and channel over ``names``; failures are reported via on_batch."""
     device = model_device(model)
     best = {s.name: empty_topk(s.channels, top_k, device) for s in model.stages}
-    loader = _loader(FolderImages(root, names, model.meta.transforms), batch_size, workers, collate, device.type == "cuda")
+    loader = _loader(
+        FolderImages(root, names, model.meta.transforms), batch_size, workers, collate, device.type == "cuda"
+    )
     batches: Iterator[Batch] = iter(loader)
     try:
         for batch in batches:

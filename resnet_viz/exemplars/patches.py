@@ -51,7 +51,13 @@ def render_job(root: Path, job: PatchJob, transforms: nn.Module, max_side: int) 
 
 
 def render_all(
-    root: Path, jobs: list[PatchJob], transforms: nn.Module, max_side: int, *, threads: int, on_done: Callable[[int], None]
+    root: Path,
+    jobs: list[PatchJob],
+    transforms: nn.Module,
+    max_side: int,
+    *,
+    threads: int,
+    on_done: Callable[[int], None],
 ) -> dict[int, list[bytes] | None]:
     """Every job's thumbnails, {image index: PNGs or None}; ``on_done(n)`` after each chunk of n."""
     out: dict[int, list[bytes] | None] = {}

@@ -19,8 +19,9 @@ replicas read them zero-copy. The model object itself is never pickled.
 Workers import this package through the job's ``runtime_env={"py_modules": [<resnet_viz dir>]}``
 (Ray accepts local folders at ``ray.init`` only): Ray ships the package to every node, so the
 workers run the driver's code, whether it came from a checkout or an install. A Ray connected by
-the caller must have been initialised that way (checked, with a message saying how). The image folder must be readable at the same path on every node (a
-shared filesystem), as Ray Data's own file readers require.
+the caller must have been initialised that way (checked, with a message saying how). The image
+folder must be readable at the same path on every node (a shared filesystem), as Ray Data's own
+file readers require.
 """
 
 from __future__ import annotations
@@ -195,12 +196,16 @@ def score_ray(
     state = None if spec else ray.put({k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
     items = [{"index": i, "name": name} for i, name in enumerate(names)]
     dataset = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), -(-len(items) // batch_size))))
-    dataset = dataset.map(
-        _decode_row, fn_kwargs={"root": str(root), "transforms": model.meta.transforms}).map_batches(
+    dataset = dataset.map(_decode_row, fn_kwargs={"root": str(root), "transforms": model.meta.transforms}).map_batches(
         _Scorer,
         fn_constructor_kwargs={
-            "arch": model.meta.arch, "weights": spec, "state": state, "sha256": sha256, "top_k": top_k,
-            "precision": model.meta.precision, "gpu": gpu,
+            "arch": model.meta.arch,
+            "weights": spec,
+            "state": state,
+            "sha256": sha256,
+            "top_k": top_k,
+            "precision": model.meta.precision,
+            "gpu": gpu,
         },  # fmt: skip
         compute=ray.data.ActorPoolStrategy(size=size),
         batch_size=batch_size,

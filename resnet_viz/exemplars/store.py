@@ -132,7 +132,8 @@ class ExemplarIndex:
         if model.meta.arch != self.arch:
             return f"the index was built with {self.arch}, the model is {model.meta.arch}"
         if hash_scope(model) != self.meta["weights_hash_covers"] or weights_sha256(model) != self.weights_sha256:
-            return f"the index was built with other {self.arch} weights ({self.weights}, sha256 {self.weights_sha256[:12]})"
+            short = self.weights_sha256[:12]
+            return f"the index was built with other {self.arch} weights ({self.weights}, sha256 {short})"
         return None
 
     # --- reading ---------------------------------------------------------------------------------
@@ -149,7 +150,9 @@ class ExemplarIndex:
         try:
             with Image.open(io.BytesIO(self._patches[number]), formats=["PNG"]) as im:
                 if max(im.size) > self.meta["patch_size"]:  # checked from the header, before decoding
-                    raise IndexFileError(f"patch {number} is {im.size[0]}x{im.size[1]}, larger than the index's patch size")
+                    raise IndexFileError(
+                        f"patch {number} is {im.size[0]}x{im.size[1]}, larger than the index's patch size"
+                    )
                 im.load()
                 return im.convert("RGB")
         except (OSError, SyntaxError, ValueError) as exc:
@@ -160,7 +163,11 @@ class ExemplarIndex:
     def top(self, stage: str, channel: int) -> list[Exemplar]:
         """The channel's exemplars, best first (at most top_k; fewer if the folder had fewer images)."""
         info = self._stage(stage)
-        if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) or not 0 <= channel < info["channels"]:
+        if (
+            isinstance(channel, bool)
+            or not isinstance(channel, (int, np.integer))
+            or not 0 <= channel < info["channels"]
+        ):
             raise ValueError(f"channel {channel!r} is out of range for {stage}: 0..{info['channels'] - 1}")
         a = {key: self._arrays[f"{stage}.{key}"][channel] for key in ("score", "image", "position", "box", "patch")}
         names = self.meta["images"]
@@ -217,7 +224,9 @@ def _read_meta(raw: np.ndarray, name: str) -> dict[str, Any]:
     if meta["top_k"] < 1:
         raise _fail(name, f"top_k is {meta['top_k']}")
     bad = next((n for n in meta["images"] if not _check_image_name(n)), None)
-    if bad is not None or any(not isinstance(u, dict) or not _check_image_name(u.get("path")) for u in meta["unreadable"]):
+    if bad is not None or any(
+        not isinstance(u, dict) or not _check_image_name(u.get("path")) for u in meta["unreadable"]
+    ):
         raise _fail(name, f"an image name is not a relative path inside the folder ({bad!r})")
     names = set()
     for stage in meta["stages"]:

@@ -71,6 +71,8 @@ def merge_topk(best: TopK, scores: Tensor, images: Tensor, positions: Tensor) ->
     cand_images = torch.cat([best.images, images.to(best.images)], dim=1)
     cand_positions = torch.cat([best.positions, positions.to(best.positions)], dim=1)
     by_image = torch.argsort(cand_images, dim=1, stable=True)
-    cand_scores, cand_images, cand_positions = (t.gather(1, by_image) for t in (cand_scores, cand_images, cand_positions))
+    cand_scores, cand_images, cand_positions = (
+        t.gather(1, by_image) for t in (cand_scores, cand_images, cand_positions)
+    )
     keep = torch.argsort(cand_scores, dim=1, descending=True, stable=True)[:, :k]
     return TopK(cand_scores.gather(1, keep), cand_images.gather(1, keep), cand_positions.gather(1, keep))
