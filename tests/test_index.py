@@ -49,13 +49,18 @@ def reference(resnet18, folder) -> dict[str, tuple[np.ndarray, np.ndarray, np.nd
     tv.load_state_dict(resnet18.state_dict())
     taps = create_feature_extractor(tv, {s.module: s.name for s in resnet18.stages})
     out: dict[str, list] = {name: [] for name in STAGES}
-    with torch.no_grad():
-        for name in READABLE:
-            x = preprocess(resnet18.meta.transforms, load_image(folder / name)).unsqueeze(0)
-            for stage, t in taps(x).items():
-                flat = t[0].flatten(1)  # (C, H*W)
-                top2 = flat.topk(2, dim=1).values
-                out[stage].append((flat.amax(1), flat.argmax(1), top2[:, 0] - top2[:, 1]))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one small image at a time: on busy cores, a second thread only waits
+    try:
+        with torch.no_grad():
+            for name in READABLE:
+                x = preprocess(resnet18.meta.transforms, load_image(folder / name)).unsqueeze(0)
+                for stage, t in taps(x).items():
+                    flat = t[0].flatten(1)  # (C, H*W)
+                    top2 = flat.topk(2, dim=1).values
+                    out[stage].append((flat.amax(1), flat.argmax(1), top2[:, 0] - top2[:, 1]))
+    finally:
+        torch.set_num_threads(threads)
     return {s: tuple(torch.stack(parts).numpy() for parts in zip(*rows)) for s, rows in out.items()}
 
 
