@@ -3,11 +3,14 @@
 from .analysis import AnalysisTensors, analyze, analyze_batch
 from .architecture import architecture_table, architecture_totals
 from .attribution import METHODS, attribute
+from .exemplars import Exemplar, ExemplarIndex, IndexFileError, build_index, load_index
+from .fingerprint import weights_sha256
 from .gradient_flow import gradient_flow
 from .hooks import forward_taps, hook_count
 from .lesion import lesion
 from .model import ARCHS, BasicBlock, BlockInfo, Bottleneck, ResNet, StageInfo, build_model
 from .preprocess import ImageError, load_image, preprocess
+from .receptive_field import stage_geometry
 from .weights import ModelMeta, WeightsError, fetch_imagenet, load_model, resolve_device
 
 __all__ = [
@@ -17,7 +20,10 @@ __all__ = [
     "BasicBlock",
     "BlockInfo",
     "Bottleneck",
+    "Exemplar",
+    "ExemplarIndex",
     "ImageError",
+    "IndexFileError",
     "ModelMeta",
     "ResNet",
     "StageInfo",
@@ -27,6 +33,7 @@ __all__ = [
     "architecture_table",
     "architecture_totals",
     "attribute",
+    "build_index",
     "build_model",
     "fetch_imagenet",
     "forward_taps",
@@ -34,7 +41,10 @@ __all__ = [
     "hook_count",
     "lesion",
     "load_image",
+    "load_index",
     "load_model",
     "preprocess",
     "resolve_device",
+    "stage_geometry",
+    "weights_sha256",
 ]

@@ -1,4 +1,4 @@
-"""``python -m resnet_viz``: analyse images from the shell, or fetch ImageNet weights ahead of time."""
+"""``python -m resnet_viz``: analyse images from the shell, fetch ImageNet weights ahead of time, or index a folder."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .analysis import analyze
+from .exemplars.command import add_index_command
 from .model import ARCHS
 from .preprocess import ImageError
 from .weights import PRECISIONS, WeightsError, fetch_imagenet, load_model
@@ -106,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="all five architectures")
     fetch.add_argument("--quiet", action="store_true", help="no progress bar")
     fetch.set_defaults(handler=_download_command)
+
+    add_index_command(commands, _positive_int)
     return parser
 
 
