@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .colormaps import lut
 from .fonts import pil_font
 
-__all__ = ["Scale", "annotate", "colour_bar", "text_lines", "title_band"]
+__all__ = ["Scale", "annotate", "colour_bar", "text_lines", "title_band", "title_height"]
 
 INK = (20, 20, 20)
 PAPER = (255, 255, 255)
@@ -68,12 +68,18 @@ def _line_height(font: ImageFont.FreeTypeFont) -> int:
     return ascent + descent
 
 
+def title_height(text: str, width: int, *, size: int = TITLE_SIZE) -> int:
+    """Height in px of :func:`title_band` (measured, not drawn: cheap enough for every click)."""
+    font = pil_font(size, text)
+    return 2 * _PAD + _line_height(font) * len(text_lines(text, font, max(1, width - 2 * _PAD)))
+
+
 def title_band(text: str, width: int, *, size: int = TITLE_SIZE) -> Image.Image:
     """A white band ``width`` px wide with ``text`` wrapped in it, left-aligned."""
     font = pil_font(size, text)
     lines = text_lines(text, font, max(1, width - 2 * _PAD))
     step = _line_height(font)
-    band = Image.new("RGB", (width, 2 * _PAD + step * len(lines)), PAPER)
+    band = Image.new("RGB", (width, title_height(text, width, size=size)), PAPER)
     draw = ImageDraw.Draw(band)
     for i, line in enumerate(lines):
         draw.text((_PAD, _PAD + i * step), line, font=font, fill=INK)
@@ -100,7 +106,7 @@ def colour_bar(scale: Scale, height: int, *, size: int = LABEL_SIZE) -> Image.Im
         draw.text((0, i * step), line, font=font, fill=INK)
     ramp = lut(scale.cmap)[np.linspace(255, 0, bottom - top).round().astype(np.uint8)]  # (h, 3), high on top
     column.paste(Image.fromarray(np.repeat(ramp[:, None, :], _BAR_WIDTH, axis=1)), (0, top))
-    draw.rectangle((0, top, _BAR_WIDTH - 1, bottom - 1), outline=(90, 90, 90))
+    draw.rectangle((0, top - 1, _BAR_WIDTH - 1, bottom), outline=(90, 90, 90))  # around the ramp, not on it
     x = _BAR_WIDTH + _PAD
     for text, y in ((scale.high, top), (scale.middle, (top + bottom) // 2), (scale.low, bottom - 1)):
         if not text:

@@ -15,13 +15,14 @@ the colours mean (:func:`heatmap_picture`, ``channel_overlay(..., colorbar=True)
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .annotate import INK, Scale, annotate, text_lines, title_band
+from .annotate import INK, Scale, annotate, text_lines, title_band, title_height
 from .colormaps import lut as _lut
 from .fonts import pil_font
 from .labels import merge_labels
@@ -122,9 +123,10 @@ def _grid_shape(n: int, columns: int) -> tuple[int, int]:
     return cols, max(1, math.ceil(n / cols))
 
 
+@lru_cache(maxsize=64)  # tile_at asks on every click
 def grid_title_height(title: str | None, width: int) -> int:
     """Height in px of the title band :func:`feature_grid` draws above a ``width`` px grid (0 without)."""
-    return title_band(title, width).height if title else 0
+    return title_height(title, width) if title else 0
 
 
 def feature_grid(
