@@ -15,7 +15,7 @@ keeps their words readable at any depth (ResNet-18's 8 blocks to ResNet-152's 50
 from __future__ import annotations
 
 import math
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -62,8 +62,15 @@ def _renderer(fig: Figure) -> RendererAgg:
 
 
 def _text_width_pt(renderer: RendererAgg, text: str, prop: FontProperties) -> float:
-    width, _, _ = renderer.get_text_width_height_descent(text, prop, ismath=False)
-    return width * 72.0 / renderer.dpi
+    family = tuple(prop.get_family())
+    return _measure(text, family, prop.get_size_in_points(), str(prop.get_weight()), float(renderer.dpi))
+
+
+@lru_cache(maxsize=4096)  # the same words (block names, notes) come back in every chart
+def _measure(text: str, family: tuple[str, ...], size: float, weight: str, dpi: float) -> float:
+    prop = FontProperties(family=list(family), size=size, weight=weight)
+    width, _, _ = RendererAgg(1, 1, dpi).get_text_width_height_descent(text, prop, ismath=False)
+    return width * 72.0 / dpi
 
 
 def new_figure(rows: Sequence[Mapping], what: str) -> tuple[Figure, Any]:
@@ -165,17 +172,20 @@ def depth_axis(ax: Any, rows: Sequence[Mapping], depth_label: str) -> np.ndarray
 
 def _wrap(renderer: RendererAgg, text: str, prop: FontProperties, width_pt: float) -> str:
     """``text`` broken at spaces into lines no wider than ``width_pt`` (a longer word keeps its line):
-    Korean words, like English ones, are never split."""
+    Korean words, like English ones, are never split. Each word is measured once and a line's
+    width is the sum (kerning across a space is a fraction of a point: 2% is kept free for it)."""
+    width_pt *= 0.98
+    space = _text_width_pt(renderer, "a a", prop) - _text_width_pt(renderer, "aa", prop)
     lines: list[str] = []
     for paragraph in text.split("\n"):
-        line = ""
+        line, used = "", 0.0
         for word in paragraph.split(" "):
-            candidate = f"{line} {word}" if line else word
-            if line and _text_width_pt(renderer, candidate, prop) > width_pt:
+            size = _text_width_pt(renderer, word, prop)
+            if line and used + space + size > width_pt:
                 lines.append(line)
-                line = word
+                line, used = word, size
             else:
-                line = candidate
+                line, used = (f"{line} {word}", used + space + size) if line else (word, size)
         lines.append(line)
     return "\n".join(lines)
 
