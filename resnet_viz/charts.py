@@ -3,71 +3,47 @@
 Every function returns a fresh matplotlib :class:`~matplotlib.figure.Figure` built with the
 object API (never ``pyplot``, never ``rcParams``), so concurrent requests share no state; hand
 it to ``gr.Plot`` (which closes it) or render it with :func:`figure_to_image`. The x axis is
-always the residual blocks in forward order (input side on the left) with the stages C2..C5
-marked. All words come from a ``labels`` mapping (defaults in :data:`DEFAULT_LABELS`) so the app
-can translate them; Korean text is drawn with a Hangul font when one is installed.
+always the residual blocks in forward order (input side on the left), named the seed's way
+(C2.1, C2.2, ...; :func:`block_table` maps them to torchvision's ``layer1.0``), with the stages
+C2..C5 marked above the axes; the legend and a one-sentence "how to read" note sit under the
+chart (layout: :mod:`resnet_viz.chart_layout`). All words come from a ``labels`` mapping
+(defaults in :data:`DEFAULT_LABELS`) so the app can translate them; Korean text is drawn with a
+Hangul font when one is installed.
 
 Artists carry a ``gid`` (``"series:<key>"``, ``"kind:<kind>"``, ``"stage-boundary"``,
-``"stage-name"``, ``"floor-note"``, ...) so tests and callers can find them.
+``"stage-name"``, ``"ratio-one"``, ``"ratio-one-label"``, ``"note"``, ``"floor-note"``, ...) so
+tests and callers can find them.
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.transforms import blended_transform_factory
 from PIL import Image
+
+from .block_names import block_names, block_table, seed_names  # re-exported: the table beside a chart
+from .chart_layout import depth_axis, footer, label_line, new_figure, title
+from .fonts import font_kw, hangul_font
+from .labels import DEFAULT_LABELS, merge_labels
 
 __all__ = [
     "DEFAULT_LABELS",
+    "block_names",
+    "block_table",
     "figure_to_image",
     "gradient_flow_chart",
     "hangul_font",
     "lesion_chart",
     "residual_chart",
+    "seed_names",
 ]
 
-DEFAULT_LABELS: dict[str, str] = {
-    # shared
-    "depth": "residual block (forward order, input side left)",
-    "identity": "identity block",
-    "convolution": "convolution block (projection shortcut)",
-    # residual_chart
-    "residual_title": "Residual branch F(x) vs shortcut x across depth",
-    "residual_rms": "|F(x)|  residual branch (RMS)",
-    "shortcut_rms": "|x|  shortcut (RMS)",
-    "ratio": "|F(x)| / |x|",
-    "rms_axis": "RMS activation",
-    "ratio_axis": "ratio |F(x)| / |x|",
-    # gradient_flow_chart
-    "gradient_title": "Gradient flow: gradient reaching each block's input",
-    "grad_input": "ResNet: gradient at block input",
-    "plain_grad_input": "plain twin (no shortcuts): gradient at block input",
-    "grad_shortcut": "part through the shortcut",
-    "grad_residual": "part through the residual branch",
-    "grad_axis": "gradient RMS (log scale)",
-    "floor_note": "zeros drawn at {floor:.1e} (log scale)",  # keep the {floor} field when translating
-    # lesion_chart
-    "lesion_title": "Lesions: one block removed at a time",
-    "kl": "KL divergence (intact || lesioned)",
-    "kl_axis": "KL divergence (nats)",
-    "intact_probability": "probability of the intact top-1 class",
-    "probability_axis": "probability",
-    "top1_changed": "top-1 class changed",
-}
-
-_HANGUL_NAMES = ("Nanum", "Noto Sans CJK", "Noto Sans KR", "Noto Serif CJK", "UnDotum", "Malgun", "AppleGothic")
-_SIZE = (9.0, 4.0)
 _COLORS = {
     "residual_rms": "tab:red",
     "shortcut_rms": "tab:blue",
@@ -81,63 +57,7 @@ _COLORS = {
     "intact_probability": "black",
 }
 _MARKERS = {"identity": "o", "convolution": "s"}
-_HEADROOM = 1.18  # axis top / highest value: room for the stage names
-
-
-def _known_hangul_family() -> str | None:
-    names = {entry.name for entry in font_manager.fontManager.ttflist}
-    for wanted in _HANGUL_NAMES:
-        found = sorted(name for name in names if wanted.lower() in name.lower())
-        if found:
-            return found[0]
-    return None
-
-
-@lru_cache(maxsize=1)
-def hangul_font() -> str | None:
-    """The family name of an installed font with Hangul glyphs, or None (looked up once).
-
-    matplotlib caches its font list the first time it runs; a font installed after that (say
-    fonts-nanum on a machine where matplotlib ran before) is missing from the cached list. Then
-    the system's font files are searched and Hangul ones added, so the answer depends on what is
-    installed, not on when the cache was built.
-    """
-    family = _known_hangul_family()
-    if family is None:
-        hints = [name.lower().replace(" ", "") for name in _HANGUL_NAMES]
-        for path in font_manager.findSystemFonts():
-            if any(hint in Path(path).name.lower().replace(" ", "") for hint in hints):
-                try:
-                    font_manager.fontManager.addfont(path)
-                except (OSError, RuntimeError, ValueError):  # an unreadable font file: skip it
-                    continue
-        family = _known_hangul_family()
-    return family
-
-
-def _families() -> list[str] | None:
-    korean = hangul_font()
-    return ["DejaVu Sans", korean] if korean else None  # matplotlib falls back per glyph
-
-
-def _font_kw() -> dict[str, Any]:
-    families = _families()
-    return {"fontfamily": families} if families else {}
-
-
-def _legend_prop(size: float = 8) -> FontProperties:
-    families = _families()
-    return FontProperties(family=families, size=size) if families else FontProperties(size=size)
-
-
-def _labels(labels: Mapping[str, str] | None) -> dict[str, str]:
-    merged = dict(DEFAULT_LABELS)
-    if labels:
-        unknown = sorted(set(labels) - set(DEFAULT_LABELS))
-        if unknown:
-            raise ValueError(f"unknown label key {unknown[0]!r}; known keys: {', '.join(DEFAULT_LABELS)}")
-        merged.update(labels)
-    return merged
+_HEADROOM = 1.08  # axis top / highest value: the top point is not cut by the frame
 
 
 def _column(rows: Sequence[Mapping], key: str) -> np.ndarray:
@@ -145,36 +65,6 @@ def _column(rows: Sequence[Mapping], key: str) -> np.ndarray:
         return np.array([float(row[key]) for row in rows], dtype=np.float64)
     except KeyError:
         raise ValueError(f"every row needs a {key!r} value") from None
-
-
-def _new_figure(rows: Sequence[Mapping], what: str) -> tuple[Figure, Any]:
-    if not rows:
-        raise ValueError(f"no {what} to plot")
-    fig = Figure(figsize=_SIZE, layout="constrained")
-    return fig, fig.add_subplot()
-
-
-def _depth_axis(ax: Any, rows: Sequence[Mapping], text: dict[str, str]) -> np.ndarray:
-    """Block names as x ticks, stage boundaries as vertical lines, stage names on top."""
-    x = np.arange(len(rows))
-    kw = _font_kw()
-    ax.set_xticks(x, [str(row["name"]) for row in rows], rotation=90, fontsize=8 if len(rows) <= 24 else 6, **kw)
-    ax.set_xlim(-0.6, len(rows) - 0.4)
-    ax.set_xlabel(text["depth"], fontsize=9, **kw)
-    top = blended_transform_factory(ax.transData, ax.transAxes)  # x in blocks, y in axes fraction
-    spans: list[tuple[str, int, int]] = []
-    for i, row in enumerate(rows):
-        stage = str(row.get("stage", ""))
-        if spans and spans[-1][0] == stage:
-            spans[-1] = (stage, spans[-1][1], i)
-        else:
-            spans.append((stage, i, i))
-    for k, (stage, first, last) in enumerate(spans):
-        if k:
-            ax.axvline(first - 0.5, color="0.55", linewidth=0.8, linestyle="--", gid="stage-boundary", zorder=1)
-        name_style = {"ha": "center", "va": "top", "fontsize": 9, "fontweight": "bold", "color": "0.3"}
-        ax.text((first + last) / 2, 0.98, stage, transform=top, gid="stage-name", **name_style, **kw)
-    return x
 
 
 def _kinds(rows: Sequence[Mapping]) -> np.ndarray:
@@ -194,47 +84,45 @@ def _kind_handles(text: dict[str, str], kinds: np.ndarray) -> list[Line2D]:
 
 
 def _headroom(values: np.ndarray) -> float:
-    """A linear axis top that leaves the strip under the stage names free."""
+    """A linear axis top a little above the highest value, so the top point is not cut."""
     finite = values[np.isfinite(values)]
     top = float(finite.max()) if finite.size else 0.0
     return top * _HEADROOM if top > 0 else 1.0
 
 
-def _title(ax: Any, title: str) -> None:
-    ax.set_title(title, fontsize=11, pad=4, **_font_kw())
-
-
 def residual_chart(blocks: Sequence[Mapping], labels: Mapping[str, str] | None = None) -> Figure:
     """|F(x)| and |x| per block (left axis) and their ratio (right axis) across depth.
 
-    ``blocks`` is ``analyze(...)["blocks"]``. Where the ratio is small the block mostly passes its
-    input on (near identity); convolution blocks (squares) re-project the shortcut.
+    ``blocks`` is ``analyze(...)["blocks"]``. Where the ratio is below the labelled ratio = 1 line
+    the block mostly passes its input on (near identity); convolution blocks (squares) re-project
+    the shortcut. A note under the chart says how to read it.
     """
-    text = _labels(labels)
-    fig, ax = _new_figure(blocks, "blocks")
-    x = _depth_axis(ax, blocks, text)
+    text = merge_labels(labels)
+    fig, ax = new_figure(blocks, "blocks")
+    x = depth_axis(ax, blocks, text["depth"])
     kinds = _kinds(blocks)
     twin = ax.twinx()
-    kw = _font_kw()
-    series = []
+    kw = font_kw()
+    series, drawn = [], []
     for key, axis, style in (("residual_rms", ax, "-"), ("shortcut_rms", ax, "-"), ("ratio", twin, ":")):
         y = _column(blocks, key)
         (line,) = axis.plot(x, y, style, color=_COLORS[key], linewidth=1.6, label=text[key], gid=f"series:{key}")
         series.append(line)
+        drawn.append((axis, x, y))
         for kind, marker in _MARKERS.items():
             mask = kinds == kind
             if mask.any():
                 size = 5 if kind == "identity" else 6
                 axis.plot(x[mask], y[mask], marker, color=_COLORS[key], markersize=size, gid=f"kind:{kind}")
-    twin.axhline(1.0, color=_COLORS["ratio"], linewidth=0.6, alpha=0.4, gid="ratio-one")
     ax.set_ylim(0, _headroom(np.concatenate([_column(blocks, "residual_rms"), _column(blocks, "shortcut_rms")])))
     twin.set_ylim(0, _headroom(np.append(_column(blocks, "ratio"), 1.0)))
+    twin.axhline(1.0, color=_COLORS["ratio"], linewidth=1.0, linestyle="--", alpha=0.8, gid="ratio-one", zorder=1.5)
+    label_line(twin, 1.0, text["ratio_one"], drawn, fontsize=8, color=_COLORS["ratio"], gid="ratio-one-label")
     ax.set_ylabel(text["rms_axis"], fontsize=9, **kw)
     twin.set_ylabel(text["ratio_axis"], fontsize=9, color=_COLORS["ratio"], **kw)
     ax.grid(axis="y", alpha=0.3)
-    _title(ax, text["residual_title"])
-    handles = series + _kind_handles(text, kinds)
-    fig.legend(handles=handles, loc="outside lower center", ncols=3, prop=_legend_prop(), frameon=False)
+    title(ax, text["residual_title"])
+    footer(fig, series + _kind_handles(text, kinds), 3, [("note", text["residual_note"])])
     return fig
 
 
@@ -244,11 +132,11 @@ def gradient_flow_chart(rows: Sequence[Mapping], labels: Mapping[str, str] | Non
     The shortcut keeps the gradient alive on the way back to the input (left); without it the
     plain twin's gradient typically shrinks or explodes with depth. Zeros cannot be drawn on a
     log scale, so they are clipped to a floor a decade below the smallest positive value and a
-    note says so.
+    note under the chart says so.
     """
-    text = _labels(labels)
-    fig, ax = _new_figure(rows, "rows")
-    x = _depth_axis(ax, rows, text)
+    text = merge_labels(labels)
+    fig, ax = new_figure(rows, "rows")
+    x = depth_axis(ax, rows, text["depth"])
     _kinds(rows)  # only checked here: the kinds are drawn by the other two charts
     spec = (
         ("grad_input", "-", 2.0, "o"),
@@ -288,24 +176,24 @@ def gradient_flow_chart(rows: Sequence[Mapping], labels: Mapping[str, str] | Non
     if drawn.size:  # a log-scale version of the headroom of the linear charts
         lo, hi = float(drawn.min()), float(drawn.max())
         decades = max(math.log10(hi / lo), 1.0)
-        ax.set_ylim(lo / 10 ** (0.06 * decades), hi * 10 ** (0.2 * decades))
+        ax.set_ylim(lo / 10 ** (0.06 * decades), hi * 10 ** (0.06 * decades))
+    notes = [("note", text["gradient_note"])]
     if clipped:
         ax.axhline(floor, color="0.6", linewidth=0.6, linestyle=":", gid="floor")
-        note = text["floor_note"].format(floor=floor)
-        ax.text(0.01, 0.02, note, transform=ax.transAxes, fontsize=7, color="0.35", gid="floor-note", **_font_kw())
-    ax.set_ylabel(text["grad_axis"], fontsize=9, **_font_kw())
+        notes.append(("floor-note", text["floor_note"].format(floor=floor)))
+    ax.set_ylabel(text["grad_axis"], fontsize=9, **font_kw())
     ax.grid(axis="y", which="major", alpha=0.3)
-    _title(ax, text["gradient_title"])
-    fig.legend(handles=lines, loc="outside lower center", ncols=2, prop=_legend_prop(), frameon=False)
+    title(ax, text["gradient_title"])
+    footer(fig, lines, 2, notes)
     return fig
 
 
 def lesion_chart(rows: Sequence[Mapping], labels: Mapping[str, str] | None = None) -> Figure:
     """KL divergence of the prediction when each block is lesioned (bars) and what remains of
     the intact top-1 class's probability (line, right axis); hatched bars changed the top-1."""
-    text = _labels(labels)
-    fig, ax = _new_figure(rows, "rows")
-    x = _depth_axis(ax, rows, text)
+    text = merge_labels(labels)
+    fig, ax = new_figure(rows, "rows")
+    x = depth_axis(ax, rows, text["depth"])
     kinds = _kinds(rows)
     kl = np.nan_to_num(_column(rows, "kl_divergence"), nan=0.0, posinf=0.0).clip(min=0)
     changed = np.array([bool(row.get("top1_changed", False)) for row in rows])
@@ -328,11 +216,11 @@ def lesion_chart(rows: Sequence[Mapping], labels: Mapping[str, str] | None = Non
     )
     twin.set_ylim(0, _HEADROOM)
     ax.set_ylim(0, _headroom(kl) if kl.max() > 0 else 1e-3)
-    kw = _font_kw()
+    kw = font_kw()
     ax.set_ylabel(text["kl_axis"], fontsize=9, **kw)
     twin.set_ylabel(text["probability_axis"], fontsize=9, **kw)
     ax.grid(axis="y", alpha=0.3)
-    _title(ax, text["lesion_title"])
+    title(ax, text["lesion_title"])
     handles: list[Any] = [
         Patch(facecolor=_COLORS[kind], edgecolor="0.25", label=text[kind])
         for kind in ("identity", "convolution")
@@ -341,7 +229,7 @@ def lesion_chart(rows: Sequence[Mapping], labels: Mapping[str, str] | None = Non
     if changed.any():
         handles.append(Patch(facecolor="white", edgecolor="0.25", hatch="///", label=text["top1_changed"]))
     handles.append(line)
-    fig.legend(handles=handles, loc="outside lower center", ncols=4, prop=_legend_prop(), frameon=False)
+    footer(fig, handles, 4, [("note", text["lesion_note"])])
     return fig
 
 

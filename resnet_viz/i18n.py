@@ -249,6 +249,37 @@ EN: dict[str, str] = {
     "chart_intact_probability": "probability of the intact top-1 class",
     "chart_probability_axis": "probability",
     "chart_top1_changed": "top-1 class changed",
+    # chart notes, the ratio = 1 line, picture colour bars and titles, the block table
+    "chart_ratio_one": "|F(x)| = |x|",
+    "chart_residual_note": (
+        "How to read: where the ratio (right axis) stays below the |F(x)| = |x| line, a block adds a small "
+        "correction to its input instead of replacing it; squares mark convolution blocks (re-projected shortcut)."
+    ),
+    "chart_gradient_note": (
+        "How to read: the gradient travels from the class score (right) back to the input (left); the "
+        "shortcut keeps the ResNet's line level, while the plain twin's can fade or blow up by decades."
+    ),
+    "chart_lesion_note": (
+        "How to read: a tall bar means removing that block's residual branch changes the prediction a lot; "
+        "most single blocks can go with little effect, convolution blocks usually matter most."
+    ),
+    "chart_scale_zero": "0",
+    "chart_scale_max": "max",
+    "chart_scale_max_value": "max {value:.3g}",
+    "chart_scale_value": "{value:.3g}",
+    "chart_scale_for": "for the class",
+    "chart_scale_against": "against the class",
+    "chart_scale_attribution": "importance",
+    "chart_scale_activation": "activation",
+    "chart_title_attribution": "{method} · {stage} · target: {label} · {arch}",
+    "chart_title_attribution_no_stage": "{method} · target: {label} · {arch}",
+    "chart_title_channel": "{stage} channel #{channel} · {arch}",
+    "chart_title_ladder": "Grad-CAM at C2-C5 · target: {label} · {arch}",
+    "chart_grid_title_mean": "{stage}: {count} most active channels",
+    "chart_grid_title_gradcam": "{stage}: {count} channels with the largest Grad-CAM weight for '{label}'",
+    "chart_block_col_seed": "block",
+    "chart_block_col_torchvision": "torchvision name",
+    "chart_block_col_kind": "kind",
 }
 
 KO: dict[str, str] = {
@@ -469,6 +500,36 @@ KO: dict[str, str] = {
     "chart_intact_probability": "원래 최상위 클래스의 확률",
     "chart_probability_axis": "확률",
     "chart_top1_changed": "최상위 클래스가 바뀜",
+    "chart_ratio_one": "|F(x)| = |x|",
+    "chart_residual_note": (
+        "읽는 법: 비율(오른쪽 축)이 |F(x)| = |x| 선보다 아래에 있으면, 그 블록은 입력을 바꾸기보다 작은 보정을 "
+        "더합니다. 네모는 convolution block(지름길을 다시 투영)입니다."
+    ),
+    "chart_gradient_note": (
+        "읽는 법: 기울기는 클래스 점수(오른쪽)에서 입력(왼쪽)으로 거꾸로 흐릅니다. 지름길 덕분에 ResNet의 선은 "
+        "평평하게 유지되지만, plain 쌍둥이의 선은 몇 자릿수씩 작아지거나 커질 수 있습니다."
+    ),
+    "chart_lesion_note": (
+        "읽는 법: 막대가 높을수록 그 블록의 잔차 가지를 없앴을 때 예측이 크게 바뀝니다. 블록 하나쯤은 없애도 "
+        "대부분 영향이 작고, 보통 convolution block이 가장 중요합니다."
+    ),
+    "chart_scale_zero": "0",
+    "chart_scale_max": "최대",
+    "chart_scale_max_value": "최대 {value:.3g}",
+    "chart_scale_value": "{value:.3g}",
+    "chart_scale_for": "클래스를 지지함",
+    "chart_scale_against": "클래스에 반대함",
+    "chart_scale_attribution": "중요도",
+    "chart_scale_activation": "활성값",
+    "chart_title_attribution": "{method} · {stage} · 대상: {label} · {arch}",
+    "chart_title_attribution_no_stage": "{method} · 대상: {label} · {arch}",
+    "chart_title_channel": "{stage} 채널 #{channel} · {arch}",
+    "chart_title_ladder": "C2-C5의 Grad-CAM · 대상: {label} · {arch}",
+    "chart_grid_title_mean": "{stage}: 가장 강하게 활성화된 채널 {count}개",
+    "chart_grid_title_gradcam": "{stage}: '{label}'에 대한 Grad-CAM 가중치가 가장 큰 채널 {count}개",
+    "chart_block_col_seed": "블록",
+    "chart_block_col_torchvision": "torchvision 이름",
+    "chart_block_col_kind": "종류",
 }
 
 # One name per attribution method, from its spec (menus and captions use the same).

@@ -12,11 +12,20 @@ import torch
 from PIL import Image
 
 import resnet_viz
+from resnet_viz import fonts
+from resnet_viz.i18n import chart_labels
+from resnet_viz.labels import DEFAULT_LABELS
 from resnet_viz.render import (
     CAPTION_HEIGHT,
+    activation_scale,
+    annotate,
+    attribution_scale,
     channel_overlay,
     colorize,
     feature_grid,
+    gradcam_ladder,
+    grid_title_height,
+    heatmap_picture,
     overlay,
     rank_channels,
     side_by_side,
@@ -114,18 +123,23 @@ def test_feature_grid_rejects_a_bad_channel():
         feature_grid(torch.zeros(4, 2, 2), [1, 4])
 
 
-@pytest.mark.parametrize("captions", [True, False])
-def test_tile_at_matches_the_drawn_layout_pixel_for_pixel(captions):
+@pytest.mark.parametrize("captions, title", [(True, None), (False, None), (True, "C3: 5 channels")])
+def test_tile_at_matches_the_drawn_layout_pixel_for_pixel(captions, title):
     rng = torch.Generator().manual_seed(0)
     stage = torch.rand(9, 5, 5, generator=rng)
     channels, layout = [8, 3, 5, 0, 6], {"columns": 3, "tile": 15, "gap": 4}
-    pixels = np.asarray(feature_grid(stage, channels, captions=captions, **layout))
+    pixels = np.asarray(feature_grid(stage, channels, captions=captions, title=title, **layout))
     cap = None if captions else 0
+    top = grid_title_height(title, 3 * 15 + 2 * 4)
+    assert (top > 0) == bool(title)
+    pixels = pixels[top:]  # the title band: never a tile, checked below
     height, width = pixels.shape[:2]
     hits = np.empty((height, width), dtype=object)  # the channel each pixel would open
     for y in range(height):
         for x in range(width):
-            hits[y, x] = tile_at((x, y), channels, caption_height=cap, **layout)
+            hits[y, x] = tile_at((x, y + top), channels, caption_height=cap, title=title, **layout)
+    clicks = [(x, y) for y in range(top) for x in range(width)]  # on the title band
+    assert [tile_at(xy, channels, caption_height=cap, title=title, **layout) for xy in clicks] == [None] * len(clicks)
     # Gaps and the empty cell are exactly the background pixels (no colour of viridis is white).
     assert ((hits == None) == (pixels == WHITE).all(axis=2)).all()  # noqa: E711
     # Each hit region is that channel's tile: its lower 15x15 px are the channel's own map.
@@ -208,3 +222,139 @@ def test_side_by_side_strip():
     assert (pixels[:top, :30] != WHITE).any(axis=2).any()  # a caption was drawn
     with pytest.raises(ValueError, match="captions"):
         side_by_side([a, b], ["C2"])
+
+
+# --- captions, titles and colour bars: pictures that read on their own --------------------
+
+
+def _ink_rows(pixels: np.ndarray, light: bool) -> np.ndarray:
+    """Rows of an (h, w, 3) strip holding text: light text on dark, or dark text on white."""
+    grey = pixels.astype(int).sum(axis=2) / 3
+    return np.nonzero(((grey > 160) if light else (grey < 100)).any(axis=1))[0]
+
+
+def test_grid_captions_are_at_least_12_px_tall_and_a_title_row_goes_on_top():
+    stage = torch.rand(2048, 7, 7)
+    channels = [2047, 3, 1024]
+    grid = np.asarray(feature_grid(stage, channels, columns=8, tile=96))
+    ink = _ink_rows(grid[:CAPTION_HEIGHT, :96], light=True)
+    assert ink.max() - ink.min() + 1 >= 12  # "#2047" at the grid's natural size
+    assert (grid[:CAPTION_HEIGHT, 96:100] == WHITE).all()  # the caption stays in its tile: no spill into the gap
+    titled = np.asarray(feature_grid(stage, channels, columns=8, tile=96, title="C5: 3 most active channels"))
+    top = grid_title_height("C5: 3 most active channels", grid.shape[1])
+    assert titled.shape == (grid.shape[0] + top, grid.shape[1], 3)
+    assert (titled[top:] == grid).all()  # the tiles and their numbers, untouched below the title
+    assert len(_ink_rows(titled[:top], light=False)) >= 10  # the title's text
+
+
+def test_colour_bar_words_signed_unsigned_and_activation():
+    unsigned = attribution_scale(False, value=3.2)
+    assert (unsigned.cmap, unsigned.low, unsigned.high, unsigned.middle) == ("jet", "0", "max 3.2", None)
+    assert attribution_scale(False).high == "max"
+    signed = attribution_scale(True)
+    assert (signed.cmap, signed.low, signed.middle) == ("RdBu_r", "against the class", "0")
+    assert signed.high == "for the class"
+    korean = attribution_scale(True, labels=chart_labels("ko", True))
+    assert korean.low == "클래스에 반대함" and korean.high == "클래스를 지지함"
+    activation = activation_scale(0.0, 6.4123)
+    assert (activation.low, activation.high) == ("0", "max 6.41")
+    assert activation.heading == DEFAULT_LABELS["scale_activation"] == "activation"
+    assert activation_scale(-1.5, 2.0).low == "-1.5"
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_heatmap_picture_has_the_overlay_a_colour_bar_and_a_title(signed):
+    crop = Image.fromarray(np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8))
+    unit = np.linspace(0, 1, 49, dtype=np.float32).reshape(7, 7)
+    plain = heatmap_picture(crop, unit, signed=signed)
+    cmap = "RdBu_r" if signed else "jet"
+    assert plain.height == 224 and plain.width > 224 + 60  # the bar and its words beside the crop
+    pixels = np.asarray(plain)
+    assert (pixels[:, :224] == np.asarray(overlay(crop, unit, opacity=0.55, cmap=cmap, lo=0, hi=1))).all()
+    # The bar: a column whose colours run from the colormap's high end (top) to its low end (bottom).
+    column = pixels[:, 224 + 6 + 8].astype(int)
+    coloured = np.nonzero((column != WHITE).any(axis=1))[0]
+    bar = max(np.split(coloured, np.nonzero(np.diff(coloured) != 1)[0] + 1), key=len)  # the longest unbroken run
+    assert len(bar) > 150  # most of the crop's height
+    assert (column[bar[1]] == lut_colour(cmap, 1.0)).all()  # inside the outline: the high end on top
+    assert (column[bar[-2]] == lut_colour(cmap, 0.0)).all()
+    if signed:  # white in the middle of RdBu_r: 0
+        assert np.abs(column[(bar[0] + bar[-1]) // 2] - lut_colour(cmap, 0.5)).max() <= 6
+    # Other end words draw other pixels (the words are really there).
+    words = {"scale_for": "pro", "scale_against": "contra", "scale_max": "top"}
+    other = heatmap_picture(crop, unit, signed=signed, labels=words)
+    assert not np.array_equal(np.asarray(other), pixels)
+    titled = heatmap_picture(crop, unit, signed=signed, title="Grad-CAM · C5 · target: tabby · resnet50")
+    assert titled.width == plain.width and titled.height > plain.height
+    assert (np.asarray(titled)[titled.height - 224 :] == pixels).all()
+
+
+def test_channel_overlay_colour_bar_and_title():
+    crop = Image.new("RGB", (224, 224), (120, 120, 120))
+    stage = torch.rand(3, 14, 14) * 5
+    plain = channel_overlay(crop, stage, 1)
+    assert plain.size == (224, 224)  # unchanged without a bar or title
+    barred = channel_overlay(crop, stage, 1, colorbar=True, title="C3 channel #1 · resnet18")
+    assert barred.width > 224 and barred.height > 224
+    assert (np.asarray(barred)[barred.height - 224 :, :224] == np.asarray(plain)).all()
+    top = float(stage[1].max())
+    expected = annotate(plain, title="C3 channel #1 · resnet18", scale=activation_scale(float(stage[1].min()), top))
+    assert np.array_equal(np.asarray(barred), np.asarray(expected))  # the bar names that channel's own max
+
+
+def test_gradcam_ladder_is_2x2_with_readable_stage_captions():
+    crop = Image.new("RGB", (224, 224), (200, 200, 200))
+    rng = np.random.default_rng(1)
+    sizes = {"C2": 56, "C3": 28, "C4": 14, "C5": 7}  # 224 / stride
+    maps = {name: rng.random((size, size)).astype(np.float32) for name, size in sizes.items()}
+    ladder = gradcam_ladder(crop, maps, title="Grad-CAM at C2-C5 · target: tabby · resnet18")
+    pixels = np.asarray(ladder)
+    panels = {name: np.asarray(overlay(crop, m, opacity=0.55, cmap="jet", lo=0, hi=1)) for name, m in maps.items()}
+    found = {}
+    for name, panel in panels.items():  # where each panel sits, by matching its top-left 8x8 block
+        for y in range(pixels.shape[0] - 223):
+            xs = [x for x in (0, 230) if (pixels[y : y + 224, x : x + 224] == panel).all()]
+            if xs:
+                found[name] = (xs[0], y)
+                break
+    assert found["C2"][0] == found["C4"][0] == 0 and found["C3"][0] == found["C5"][0] == 230  # 2 columns, gap 6
+    assert found["C2"][1] == found["C3"][1] < found["C4"][1] == found["C5"][1]  # 2 rows
+    assert found["C4"][1] - found["C2"][1] >= 224 + 12  # a caption row between the rows: not squeezed
+    caption = pixels[found["C4"][1] - 22 : found["C4"][1], :224]  # C4's caption band
+    ink = _ink_rows(caption, light=False)
+    assert ink.max() - ink.min() + 1 >= 12  # "C4" at least 12 px tall at natural size
+    assert ladder.width > 2 * 224 + 6 + 40  # the shared colour bar beside the panels
+    one_row = gradcam_ladder(crop, maps, columns=4)
+    assert one_row.width > 4 * 224 and one_row.height < ladder.height
+
+
+# --- Korean text in pictures ---------------------------------------------------------------
+
+
+def _glyph(text: str) -> np.ndarray:
+    return np.asarray(annotate(Image.new("RGB", (40, 8)), title=text))
+
+
+def test_korean_renders_with_a_hangul_font_not_as_boxes():
+    assert fonts.hangul_font_file() is not None, "no Hangul font: install fonts-nanum (.ci/run does)"
+    assert not np.array_equal(_glyph("가"), _glyph("나"))  # boxes (tofu) would be identical
+    assert fonts.pil_font(16, "가").path == fonts.hangul_font_file()
+    assert fonts.pil_font(16, "C2").path.endswith("DejaVuSans.ttf")  # Latin-only text keeps DejaVu
+
+
+def test_pictures_without_any_hangul_font_still_draw(monkeypatch):
+    hangul = ("nanum", "cjk", "noto sans kr", "undotum", "malgun", "applegothic")
+    others = [e for e in fonts.font_manager.fontManager.ttflist if not any(h in e.name.lower() for h in hangul)]
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(fonts.font_manager.fontManager, "ttflist", others)
+            patch.setattr(fonts.font_manager, "findSystemFonts", lambda *a, **k: [])
+            fonts.hangul_font.cache_clear()
+            assert fonts.hangul_font_file() is None
+            assert np.array_equal(_glyph("가"), _glyph("나"))  # what the test above rules out: boxes
+            crop = Image.new("RGB", (224, 224))
+            korean = chart_labels("ko", True)
+            picture = heatmap_picture(crop, np.zeros((7, 7)), signed=True, title="기여도", labels=korean)
+            assert picture.width > 224 and picture.height > 224
+    finally:
+        fonts.hangul_font.cache_clear()
