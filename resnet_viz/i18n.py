@@ -155,10 +155,6 @@ EN: dict[str, str] = {
         "(largest value {peak:.3g})."
     ),
     "error_stage": "{stage} is not a stage of this network; choose one of {stages}.",
-    "residual_read": (
-        "How to read it: each point is one block (C2.1 = stage C2's first block). Below the dashed line "
-        "|F(x)| = |x| the block adds a small correction to its input; above it the block's own output dominates."
-    ),
     "blocks_label": "Blocks: the design document's name, torchvision's name and the numbers in the chart",
     "col_block_seed": "block",
     "col_block_torchvision": "torchvision name",
@@ -191,11 +187,6 @@ EN: dict[str, str] = {
     "press_explain": "Press **Explain** to compute {method} for this photo.",
     "slow_waiting": "{method}: waiting for the model",
     "cancelled": "{method} was cancelled.",
-    "flow_read": (
-        "How to read it: the blue line is the gradient reaching each block's input in the ResNet; the red line is "
-        "the same network without shortcuts. Through 16-50 blocks the plain twin's gradient shrinks (or explodes) "
-        "by orders of magnitude; the shortcut's +1 keeps the ResNet's at one scale."
-    ),
     "lesion_press": "Press **Run the lesion sweep** to remove each of the {blocks} blocks' residual branch in turn.",
     "lesion_done": "{blocks} lesions in {ms:.0f} ms: the top-1 class changed for {changed} of them.",
     "intact_top5_label": "Top-5 of the intact network",
@@ -410,10 +401,6 @@ KO: dict[str, str] = {
         "(최댓값 {peak:.3g})."
     ),
     "error_stage": "{stage}는 이 네트워크의 스테이지가 아닙니다. {stages} 중에서 고르세요.",
-    "residual_read": (
-        "읽는 법: 점 하나가 블록 하나입니다(C2.1 = 스테이지 C2의 첫 블록). 점선 |F(x)| = |x| 아래에서는 블록이 입력에 "
-        "작은 보정만 더하고, 위에서는 블록 자신의 출력이 더 큽니다."
-    ),
     "blocks_label": "블록: 설계 문서의 이름, torchvision의 이름, 그래프의 값",
     "col_block_seed": "블록",
     "col_block_torchvision": "torchvision 이름",
@@ -446,11 +433,6 @@ KO: dict[str, str] = {
     "press_explain": "이 사진의 {method}를 계산하려면 **설명하기**를 누르세요.",
     "slow_waiting": "{method}: 모델을 기다리는 중",
     "cancelled": "{method}를 취소했습니다.",
-    "flow_read": (
-        "읽는 법: 파란 선은 ResNet에서 각 블록의 입력에 도달하는 기울기이고, 빨간 선은 지름길을 없앤 같은 네트워크입니다. "
-        "블록 16-50개를 지나는 동안 plain 쌍둥이의 기울기는 몇 자릿수씩 줄어들거나 폭발하지만, 지름길의 +1 덕분에 "
-        "ResNet의 기울기는 같은 크기로 유지됩니다."
-    ),
     "lesion_press": "**블록 제거 실험 실행**을 누르면 블록 {blocks}개의 잔차 가지를 하나씩 없애 봅니다.",
     "lesion_done": "블록 제거 {blocks}번, {ms:.0f} ms: 그중 {changed}번 최상위 클래스가 바뀌었습니다.",
     "intact_top5_label": "원래 네트워크의 상위 5개",

@@ -94,7 +94,7 @@ def test_the_gradcam_ranking_and_its_title(explorer, session):
 
 def test_the_channel_view_and_its_range_check(session):
     picture, caption = stages.channel_view(session, "C3", 5, 0.0, "en")
-    assert np.asarray(picture).tolist() == np.asarray(session.crop).tolist()  # opacity 0: the crop itself
+    assert picture.width > 224 and picture.height > 224  # the crop, a title band and a colour bar
     assert caption.startswith("**C3, channel 5** over the 224x224 crop (resnet18)")
     opaque, _ = stages.channel_view(session, "C3", 5, 1.0, "en")
     assert np.abs(np.asarray(opaque, dtype=int) - np.asarray(picture, dtype=int)).mean() > 10
@@ -159,7 +159,7 @@ def test_the_heatmap_for_a_stage_is_that_stages_gradcam(explorer, session, examp
     picture, _ = attributions.heatmap_view(session, {**ladder, "method": "gradcam"}, "C4", "en")
     direct = attribute(random_model("resnet18"), next(p for p in examples if p.name == "chelsea.png"), "gradcam", stage="C4")
     np.testing.assert_allclose(ladder["maps"]["C4"], direct["map"], atol=1e-4)
-    assert picture.size == (224, 224)
+    assert picture.width > 224  # the map, its title band and colour bar
 
 
 @pytest.mark.parametrize("share,word", [(0.01, "small"), (0.1, "moderate"), (0.5, "large")])

@@ -24,6 +24,7 @@ from ..model import stage_table
 from ..sessions import Session
 from ..targets import TargetError, match_target
 from .page import HIDDEN, I18N, SLOW_QUEUE, Page, friendly, visitor
+from .residual import labels
 
 __all__ = ["build", "target_choices", "resolve_target_text", "heatmap_view", "expected_line", "delta_words"]
 
@@ -61,14 +62,17 @@ def delta_words(result: dict[str, Any], lang: str) -> str:
 
 
 def heatmap_view(session: Session, result: dict[str, Any], stage: str | None, lang: str) -> tuple[Image.Image, str]:
-    """The map over the crop and a caption naming method, stage, target class and architecture."""
+    """The map over the crop (with its colour bar and a title) and a caption naming method, stage,
+    target class and architecture."""
     method = result["method"]
     spec = METHOD_SPECS[method]
     unit = result["maps"][stage] if stage and "maps" in result else result["map"]
-    cmap = "RdBu_r" if spec.signed else "jet"
-    picture = render.overlay(session.crop, unit, opacity=0.55, cmap=cmap, lo=0.0, hi=1.0)
-    where = tr("at_stage", lang, stage=stage) if (spec.needs_stage or "maps" in result) and stage else ""
+    words = labels(lang)
     target = result["target"]
+    facts = {"method": spec.name(lang), "stage": stage, "label": target["label"], "arch": session.arch}
+    title = words["title_attribution" if stage else "title_attribution_no_stage"].format(**facts)
+    picture = render.heatmap_picture(session.crop, unit, signed=spec.signed, title=title, labels=words)
+    where = tr("at_stage", lang, stage=stage) if (spec.needs_stage or "maps" in result) and stage else ""
     raw = result["raw_ranges"][stage] if stage and "raw_ranges" in result else result["raw_range"]
     caption = tr(
         "attribution_info", lang, method=spec.name(lang), where=where, label=target["label"],
@@ -80,9 +84,11 @@ def heatmap_view(session: Session, result: dict[str, Any], stage: str | None, la
     return picture, caption
 
 
-def ladder_view(session: Session, result: dict[str, Any]) -> Image.Image:
-    panels = [render.overlay(session.crop, m, opacity=0.55, lo=0.0, hi=1.0) for m in result["maps"].values()]
-    return render.side_by_side(panels, list(result["maps"]))
+def ladder_view(session: Session, result: dict[str, Any], lang: str) -> Image.Image:
+    """Grad-CAM at C2..C5, 2 x 2, one colour bar, titled with target and architecture."""
+    words = labels(lang)
+    title = words["title_ladder"].format(label=result["target"]["label"], arch=session.arch)
+    return render.gradcam_ladder(session.crop, result["maps"], title=title, labels=words)
 
 
 def expected_line(explorer: Explorer, session: Session | None, method: str, lang: str) -> str:
@@ -112,8 +118,9 @@ def build(page: Page) -> None:
             explain_button = gr.Button(I18N("explain_button"), variant="primary", elem_id="explain", scale=4)
             cancel_button = gr.Button(I18N("cancel_button"), variant="secondary", size="sm", elem_id="cancel", scale=1)
         with gr.Row():
-            heatmap = gr.Image(label=I18N("heatmap_label"), format="png", interactive=False, height=320, elem_id="heatmap")
-            ladder = gr.Image(label=I18N("ladder_label"), format="png", interactive=False, elem_id="ladder")
+            # Shown at their own size (no label drawn over them): each picture carries its title and colour bar.
+            heatmap = gr.Image(label=I18N("heatmap_label"), show_label=False, format="png", interactive=False, elem_id="heatmap")
+            ladder = gr.Image(label=I18N("ladder_label"), show_label=False, format="png", interactive=False, elem_id="ladder")
         info = gr.Markdown(elem_id="attribution-info")
 
     def cleared(session: Session, lang: str, method_name: str):
@@ -126,7 +133,7 @@ def build(page: Page) -> None:
         computed; slow ones wait for their button."""
         spec = method_spec(method_name)
         ladder_result = explorer.ladder(session)
-        steps = ladder_view(session, ladder_result)
+        steps = ladder_view(session, ladder_result, lang)
         session.outputs["ladder"] = steps
         if method_name in ("gradcam", "gradcam_ladder"):
             where = stage_name if method_name == "gradcam" else "C5"
@@ -163,7 +170,7 @@ def build(page: Page) -> None:
         if not explorer.is_current(sid, session):  # a newer photo or arch is on screen: this is stale
             return gr.skip(), gr.skip(), gr.skip()
         picture, caption = heatmap_view(session, result, stage_name if spec.needs_stage else ("C5" if "maps" in result else None), lang)
-        steps = ladder_view(session, result) if "maps" in result else gr.skip()
+        steps = ladder_view(session, result, lang) if "maps" in result else gr.skip()
         session.outputs.update(heatmap=picture, attribution=attribution_json(result))
         if "maps" in result:
             session.outputs["ladder"] = steps

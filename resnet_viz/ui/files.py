@@ -12,7 +12,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from .. import charts
+from .. import charts, render
 from ..explorer import Explorer
 from ..i18n import tr
 from ..sessions import Session
@@ -86,7 +86,9 @@ def write_bundle(explorer: Explorer, session: Session, path: Path, lang: str) ->
         "residual_chart.png": _chart_png(charts.residual_chart(session.report["blocks"], text)),
         "architecture.csv": _csv(architecture_table(model, lang)),
     }
-    for key in ("grid", "channel", "heatmap", "ladder"):
+    if isinstance(out.get("grid"), Image.Image):  # on the page its title is a heading; in the zip, a band
+        entries["grid.png"] = _png(render.annotate(out["grid"], title=out.get("grid_title")))
+    for key in ("channel", "heatmap", "ladder"):  # these carry their title and colour bar already
         if isinstance(out.get(key), Image.Image):
             entries[f"{key}.png"] = _png(out[key])
     if out.get("attribution") is not None:

@@ -21,7 +21,6 @@ def build(page: Page) -> None:
     with gr.Tab(I18N("tab_lab"), id="lab"):
         gr.Markdown(I18N("lab_help"))
         flow_plot = gr.Plot(label=I18N("flow_plot_label"), show_label=False, format="png", elem_id="flow-plot")  # the chart has a title
-        gr.Markdown(I18N("flow_read"))
         with gr.Row():
             lesion_button = gr.Button(I18N("lesion_button"), elem_id="lesion")
             lesion_note = gr.Markdown(elem_id="lesion-note")

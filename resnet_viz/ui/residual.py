@@ -7,25 +7,17 @@ from typing import Any, Sequence
 import gradio as gr
 
 from .. import charts
+from ..block_names import seed_names
 from ..i18n import chart_labels, tr
 from ..sessions import Session
 from .page import I18N, Page
 
-__all__ = ["build", "seed_names", "block_table", "labels"]
+__all__ = ["build", "block_table", "labels"]
 
 
 def labels(lang: str):
     """Chart words in ``lang``; English where no installed font can draw Hangul."""
     return chart_labels(lang, charts.hangul_font() is not None)
-
-
-def seed_names(blocks: Sequence[dict[str, Any]]) -> list[str]:
-    """The design document's names for blocks in forward order: C2.1, C2.2, ..., C5.3."""
-    names, counts = [], {}
-    for block in blocks:
-        counts[block["stage"]] = counts.get(block["stage"], 0) + 1
-        names.append(f"{block['stage']}.{counts[block['stage']]}")
-    return names
 
 
 def block_table(blocks: Sequence[dict[str, Any]], lang: str) -> dict[str, list]:
@@ -42,7 +34,6 @@ def build(page: Page) -> None:
     with gr.Tab(I18N("tab_residual"), id="residual"):
         gr.Markdown(I18N("residual_help"))
         plot = gr.Plot(label=I18N("residual_plot_label"), show_label=False, format="png", elem_id="residual-plot")  # the chart has a title
-        gr.Markdown(I18N("residual_read"))
         table = gr.Dataframe(interactive=False, wrap=False, elem_id="blocks", label=I18N("blocks_label"), max_height=360)
 
     def show(session: Session, lang: str):

@@ -18,6 +18,7 @@ from ..i18n import tr
 from ..model import stage_table
 from ..sessions import Session
 from .page import HIDDEN, I18N, MODEL_QUEUE, Page, friendly, visitor
+from .residual import labels
 
 __all__ = ["build", "grid_view", "channel_view", "GRID_COLUMNS", "GRID_TILE"]
 
@@ -52,7 +53,7 @@ def grid_view(explorer: Explorer, session: Session, stage: str, ranking: str, ti
         "stage_info", lang, stage=stage, channels=row["channels"], height=row["height"], width=row["width"],
         stride=row["stride"], rf=_receptive_fields(explorer, session.arch)[stage], zeros=100 * row["zero_fraction"],
     )
-    session.outputs.update(grid=grid, channels=channels, stage=stage)
+    session.outputs.update(grid=grid, channels=channels, stage=stage, grid_title=title.lstrip("# ").replace("**", ""))
     return grid, title, info
 
 
@@ -63,7 +64,9 @@ def channel_view(session: Session, stage: str, channel: int | float | None, opac
     if not 0 <= number < tensor.shape[0]:
         raise UserError(tr("error_channel", lang, stage=stage, last=tensor.shape[0] - 1, channel=number))
     alpha = min(max(float(opacity), 0.0), 1.0)
-    picture = render.channel_overlay(session.crop, tensor.float(), number, opacity=alpha)
+    words = labels(lang)
+    title = words["title_channel"].format(stage=stage, channel=number, arch=session.arch)
+    picture = render.channel_overlay(session.crop, tensor.float(), number, opacity=alpha, colorbar=True, title=title, labels=words)
     peak = float(tensor[number].float().max())
     caption = tr("channel_caption", lang, stage=stage, channel=number, arch=session.arch, peak=peak)
     session.outputs.update(channel=picture, channel_number=number)
@@ -89,7 +92,7 @@ def build(page: Page) -> None:
         with gr.Row():
             channel = gr.Number(value=0, precision=0, label=I18N("channel_label"), info=I18N("channel_info"), elem_id="channel")
             opacity = gr.Slider(0, 1, value=0.6, step=0.05, label=I18N("opacity_label"), elem_id="opacity")
-        channel_picture = gr.Image(label=I18N("channel_view_label"), format="png", interactive=False, height=340, elem_id="channel-view")
+        channel_picture = gr.Image(label=I18N("channel_view_label"), show_label=False, format="png", interactive=False, elem_id="channel-view")
         channel_caption = gr.Markdown(elem_id="channel-caption")
 
     grid_outputs = [grid, title, stage_info, channel, channel_picture, channel_caption]
