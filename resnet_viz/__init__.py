@@ -3,6 +3,7 @@
 from .analysis import AnalysisTensors, analyze, analyze_batch
 from .architecture import architecture_table, architecture_totals
 from .attribution import METHODS, attribute
+from .feature_vis import ChannelVisualization, visualize_channel
 from .gradient_flow import gradient_flow
 from .hooks import forward_taps, hook_count
 from .lesion import lesion
@@ -16,6 +17,7 @@ __all__ = [
     "AnalysisTensors",
     "BasicBlock",
     "BlockInfo",
+    "ChannelVisualization",
     "Bottleneck",
     "ImageError",
     "ModelMeta",
@@ -37,4 +39,5 @@ __all__ = [
     "load_model",
     "preprocess",
     "resolve_device",
+    "visualize_channel",
 ]

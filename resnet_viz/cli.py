@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .analysis import analyze
+from .cli_visualize import add_visualize_command
 from .model import ARCHS
 from .preprocess import ImageError
 from .weights import PRECISIONS, WeightsError, fetch_imagenet, load_model
@@ -106,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="all five architectures")
     fetch.add_argument("--quiet", action="store_true", help="no progress bar")
     fetch.set_defaults(handler=_download_command)
+
+    add_visualize_command(commands)
     return parser
 
 
