@@ -143,11 +143,13 @@ def test_bad_stage_or_channel_is_named(resnet18, stage, channel, message):
         visualize_channel(resnet18, stage, channel, steps=1)
 
 
-def test_bad_size_or_steps_are_named(resnet18):
+def test_bad_size_steps_or_seed_are_named(resnet18):
     with pytest.raises(ValueError, match="size 8 is too small"):
         visualize_channel(resnet18, "C1", 0, size=8, steps=1)
     with pytest.raises(ValueError, match="steps 0 must be a positive integer"):
         visualize_channel(resnet18, "C1", 0, steps=0)
+    with pytest.raises(ValueError, match="seed '1' must be a non-negative integer"):
+        visualize_channel(resnet18, "C1", 0, steps=1, seed="1")
 
 
 @pytest.mark.parametrize("arch", ARCHS)
