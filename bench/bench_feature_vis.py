@@ -48,7 +48,7 @@ def step_contenders(model, stage: str, size: int) -> dict:
         # Everything a step does except the network: the image, the random view, normalising,
         # the layout change, their backward (from a stand-in loss) and Adam.
         run.optimizer.zero_grad(set_to_none=True)
-        view = _random_view(run.image.rgb(), run.recipe, run.generator)
+        view = _random_view(run.image.signed(), run.recipe, run.generator)
         run.network_input(view).mean().backward()
         run.optimizer.step()
 

@@ -43,7 +43,8 @@ def main() -> None:
     trained = "untrained: RANDOM weights, so these show random filters, not learned features"
     title = f"{args.arch}, " + (trained if model.meta.weights == "random" else f"{model.meta.weights} weights")
     draw.text((4, 4), title, fill="black", font=font)
-    draw.text((4, 20), f"{args.size} px, {args.steps} steps, seed 0; rows C1-C5, columns channels", fill="black", font=font)
+    note = f"{args.size} px, {args.steps} steps, seed 0; label: stage, channel, mean activation on it"
+    draw.text((4, 20), note, fill="black", font=font)
     for row, stage in enumerate(stages):
         for col, channel in enumerate(channels):
             result = visualize_channel(model, stage, channel, size=args.size, steps=args.steps)

@@ -7,7 +7,8 @@ at one stage output grows, and three things keep the result a picture rather tha
 high-frequency noise:
 
 - **Fourier-space parameterisation.** The optimised variable is the image's 2-D spectrum, scaled
-  by 1/frequency, so every frequency moves at a similar rate and low frequencies are not starved.
+  by 1/frequency, so the image changes with a natural photo's spectrum (large-scale structure
+  first) instead of drifting into the high-frequency patterns that plain pixel gradients favour.
 - **Decorrelated colour.** The spectrum lives in a decorrelated colour space, mapped to RGB by
   the square root of ImageNet's colour covariance (Lucid's matrix), then squashed by a sigmoid.
 - **Transformation robustness.** Each step sees the image randomly shifted, scaled and rotated,
@@ -171,19 +172,29 @@ class FourierImage:
         # Drawn on the CPU generator whatever the device, so a seed means one image everywhere.
         init = torch.randn(1, 3, size, size // 2 + 1, 2, generator=generator) * recipe.init_sd
         self.spectrum = init.to(device).requires_grad_()  # (1, 3, H, W//2+1, real/imag)
-        self.color = COLOR_MATRIX.to(device)[:, :, None, None]  # as a 1x1 convolution: (3 out, 3 in, 1, 1)
+        # Halved: sigmoid(y) = (1 + tanh(y / 2)) / 2, and the signed image is tanh(y / 2).
+        self.color_half = (0.5 * COLOR_MATRIX).to(device)
+
+    def signed(self) -> Tensor:
+        """The image as 2 rgb - 1: (1, 3, size, size) in [-1, 1], 0 for mid-grey.
+
+        Working with the signed image saves the step three element-wise passes (and their
+        backward): no "- 0.5" before the resample, and the 1/2 folds into the normalisation.
+        """
+        spectrum = torch.view_as_complex(self.spectrum) * self.scale
+        decorrelated = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho")  # (1, 3, H, W)
+        # Colour: out_d = sum_c M[d, c] in_c (Lucid's `matmul(t, M.T)`), one (3, 3) x (3, H W) product.
+        rgb_logits_half = (self.color_half @ decorrelated.view(3, -1)).view(1, 3, self.size, self.size)
+        return torch.tanh(rgb_logits_half)  # = 2 sigmoid(M x) - 1
 
     def rgb(self) -> Tensor:
-        """(1, 3, size, size) in [0, 1]."""
-        spectrum = torch.view_as_complex(self.spectrum) * self.scale
-        decorrelated = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho")
-        # out_d = sum_c M[d, c] in_c, as Lucid's `matmul(t, M.T)`; one conv is one kernel, no permutes.
-        return torch.sigmoid(F.conv2d(decorrelated, self.color))
+        """(1, 3, size, size) in [0, 1]: Lucid's sigmoid(M x)."""
+        return 0.5 + 0.5 * self.signed()
 
 
-def _random_view(image: Tensor, recipe: Recipe, generator: torch.Generator) -> Tensor:
-    """``image - 0.5`` shifted, scaled and rotated at random in one resample; 0 (mid-grey) outside it."""
-    size = image.shape[-1]
+def _random_view(signed: Tensor, recipe: Recipe, generator: torch.Generator) -> Tensor:
+    """A signed image shifted, scaled and rotated at random in one resample; 0 (mid-grey) outside it."""
+    size = signed.shape[-1]
     pick = lambda n: int(torch.randint(n, (1,), generator=generator))  # noqa: E731
     scale = recipe.scales[pick(len(recipe.scales))]
     angle = math.radians(recipe.angles[pick(len(recipe.angles))])
@@ -191,10 +202,10 @@ def _random_view(image: Tensor, recipe: Recipe, generator: torch.Generator) -> T
     # affine_grid maps output coordinates to input ones, in [-1, 1] units (2 / size per pixel):
     # rotating by `angle` and zooming by `scale` samples the input at R(-angle) / scale.
     cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
-    theta = torch.tensor([[[cos, sin, -2.0 * dx / size], [-sin, cos, -2.0 * dy / size]]], device=image.device)
-    grid = F.affine_grid(theta, list(image.shape), align_corners=False)
-    # grid_sample fills with zeros outside: centred, zero is mid-grey, as Lucid's 0.5 padding.
-    return F.grid_sample(image - 0.5, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    theta = torch.tensor([[[cos, sin, -2.0 * dx / size], [-sin, cos, -2.0 * dy / size]]], device=signed.device)
+    grid = F.affine_grid(theta, list(signed.shape), align_corners=False)
+    # grid_sample fills with zeros outside: mid-grey in a signed image, as Lucid's 0.5 padding.
+    return F.grid_sample(signed, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def _to_pil(rgb: Tensor) -> Image.Image:
@@ -218,17 +229,17 @@ class ChannelOptimizer:
         self.model, self.channel, self.recipe = model, channel, recipe
         self.forward = stage_forward(model, stage)
         mean, std = _normalisation(model)
-        # normalise(v + 0.5) = v / std + (0.5 - mean) / std: one fused op on a centred view.
-        self.inv_std, self.offset = 1.0 / std, (0.5 - mean) / std
+        # normalise((1 + s) / 2) = s * 0.5 / std + (0.5 - mean) / std: one fused op on a signed image.
+        self.half_inv_std, self.offset = 0.5 / std, (0.5 - mean) / std
         self.generator = torch.Generator().manual_seed(seed)
         self.image = FourierImage(size, recipe, self.generator, model_device(model))
         # Fused Adam is one kernel per step instead of about eight (same update rule).
         fused = model_device(model).type in ("cpu", "cuda")
         self.optimizer = torch.optim.Adam([self.image.spectrum], lr=recipe.lr, fused=fused)
 
-    def network_input(self, centred: Tensor) -> Tensor:
-        """An image given as ``rgb - 0.5``, normalised, on the model's device and in its layout."""
-        return as_model_input(self.model, torch.addcmul(self.offset, centred, self.inv_std))
+    def network_input(self, signed: Tensor) -> Tensor:
+        """A signed image (2 rgb - 1), normalised, on the model's device and in its layout."""
+        return as_model_input(self.model, torch.addcmul(self.offset, signed, self.half_inv_std))
 
     def activation(self, x: Tensor) -> Tensor:
         """The channel's mean activation for a network input."""
@@ -237,7 +248,7 @@ class ChannelOptimizer:
     def step(self) -> float:
         with torch.enable_grad():
             self.optimizer.zero_grad(set_to_none=True)
-            view = _random_view(self.image.rgb(), self.recipe, self.generator)
+            view = _random_view(self.image.signed(), self.recipe, self.generator)
             activation = self.activation(self.network_input(view))
             (-activation).backward()  # ascend the activation; the weights need no gradient
             self.optimizer.step()
@@ -252,7 +263,7 @@ class ChannelOptimizer:
         with torch.no_grad():
             rgb = torch.from_numpy(np.asarray(picture, dtype=np.float32) / 255.0)  # (H, W, 3)
             rgb = rgb.permute(2, 0, 1).unsqueeze(0).to(self.offset.device)
-            return float(self.activation(self.network_input(rgb - 0.5)))
+            return float(self.activation(self.network_input(2 * rgb - 1)))
 
 
 def visualize_channel(

@@ -92,22 +92,27 @@ def test_the_objective_rises_threefold_from_a_quiet_start(resnet18, stage):
         assert end >= 3 * objective[0] and end - objective[0] >= 0.25, (stage, channel, objective[0], end)
 
 
-@pytest.mark.parametrize("stage", ["C3", "C5"])
+@pytest.mark.parametrize("stage", ["C2", "C3", "C4"])
 def test_the_objective_rises_for_a_channel_grey_already_drives(resnet18, stage):
-    """Channel 0 of C3 and C5 respond to grey already (1.4 and 0.8); they still rise, less than 3x."""
-    assert _grey_response(resnet18, stage, RISE_SIZE)[0] > 0.5
-    objective = visualize_channel(resnet18, stage, 0, size=RISE_SIZE, steps=RISE_STEPS).objective
-    assert sum(objective[-16:]) / 16 >= objective[0] + 0.2
+    """The first channel that mid-grey drives above 0.5 still rises, if less than 3x.
+
+    (C5 is left out: at 64 px its map is 2x2, and its busy channel 0 only goes 0.79 -> 0.9-1.1;
+    its quiet channels do triple, above.)
+    """
+    grey = _grey_response(resnet18, stage, RISE_SIZE)
+    channel = next(c for c in range(len(grey)) if grey[c] > 0.5)
+    objective = visualize_channel(resnet18, stage, channel, size=RISE_SIZE, steps=RISE_STEPS).objective
+    assert sum(objective[-16:]) / 16 >= objective[0] + 0.4, (stage, channel, objective[0])
 
 
 def test_the_optimiser_itself_can_triple_a_busy_channel(resnet18):
-    """Without the random views (a stand-in that only centres the image), C3 channel 0 triples."""
+    """Without the random views (the image itself goes in), C3 channel 0 triples."""
     run = ChannelOptimizer(resnet18, "C3", 0, size=RISE_SIZE, seed=0, recipe=Recipe())
     with torch.enable_grad():
         first = None
         for _ in range(RISE_STEPS):
             run.optimizer.zero_grad(set_to_none=True)
-            activation = run.activation(run.network_input(run.image.rgb() - 0.5))
+            activation = run.activation(run.network_input(run.image.signed()))
             (-activation).backward()
             run.optimizer.step()
             first = float(activation.detach()) if first is None else first
