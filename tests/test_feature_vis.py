@@ -43,7 +43,7 @@ def test_truncated_network_equals_torchvision_stage_outputs(arch):
     with torch.no_grad():
         h = reference.maxpool(reference.relu(reference.bn1(reference.conv1(x))))
         expected = {"C1": h}
-        for stage, layer in zip(STAGES[1:], (reference.layer1, reference.layer2, reference.layer3, reference.layer4)):
+        for stage, layer in zip(STAGES[1:], (reference.layer1, reference.layer2, reference.layer3, reference.layer4), strict=True):
             expected[stage] = h = layer(h)
         full = model.forward_stages(x)
         for stage in STAGES:
@@ -159,7 +159,7 @@ def test_two_threads_at_once_get_what_each_gets_alone(resnet18):
     alone = [visualize_channel(resnet18, s, c, size=32, steps=4, seed=seed) for s, c, seed in jobs]
     with ThreadPoolExecutor(2) as pool:
         together = list(pool.map(lambda job: visualize_channel(resnet18, job[0], job[1], size=32, steps=4, seed=job[2]), jobs))
-    for a, b in zip(alone, together):
+    for a, b in zip(alone, together, strict=True):
         assert a.objective == b.objective and np.array_equal(np.asarray(a.image), np.asarray(b.image))
     assert hook_count(resnet18) == 0
 
