@@ -5,6 +5,7 @@ from .architecture import architecture_table, architecture_totals
 from .attribution import METHODS, attribute
 from .exemplars import Exemplar, ExemplarIndex, IndexFileError, build_index, load_index
 from .fingerprint import weights_sha256
+from .feature_vis import ChannelVisualization, visualize_channel
 from .gradient_flow import gradient_flow
 from .hooks import forward_taps, hook_count
 from .lesion import lesion
@@ -19,6 +20,7 @@ __all__ = [
     "AnalysisTensors",
     "BasicBlock",
     "BlockInfo",
+    "ChannelVisualization",
     "Bottleneck",
     "Exemplar",
     "ExemplarIndex",
@@ -47,4 +49,5 @@ __all__ = [
     "resolve_device",
     "stage_geometry",
     "weights_sha256",
+    "visualize_channel",
 ]

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from .analysis import analyze
 from .exemplars.command import add_index_command
+from .cli_visualize import add_visualize_command
 from .model import ARCHS
 from .preprocess import ImageError
 from .weights import PRECISIONS, WeightsError, fetch_imagenet, load_model
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(handler=_download_command)
 
     add_index_command(commands, _positive_int)
+    add_visualize_command(commands)
     return parser
 
 
