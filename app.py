@@ -3,7 +3,7 @@ built and wired in its own module under ``resnet_viz/ui/``) and launches.
 
     python app.py [--arch resnet50] [--weights imagenet|random|PATH] [--device auto]
                   [--precision fp32|bf16|fp16] [--host 127.0.0.1] [--port 7860] [--share]
-                  [--no-batching] [--session-ttl 1800]
+                  [--no-batching] [--session-ttl 1800] [--index INDEX.npz]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from resnet_viz import ARCHS
+from resnet_viz import ARCHS, IndexFileError, load_index
 from resnet_viz.explorer import Explorer
 from resnet_viz.registry import ModelRegistry
 from resnet_viz.sessions import SessionStore
@@ -110,6 +110,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS", help="forget a visitor's results after this many idle seconds (default: 1800)",
     )
     parser.add_argument(
+        "--index", metavar="INDEX.npz", default=os.environ.get("RESNET_VIZ_INDEX"),
+        help="an exemplar index (python -m resnet_viz index FOLDER --out INDEX.npz): shows each channel's top patches",
+    )
+    parser.add_argument(
         "--batching", action=argparse.BooleanOptionalAction, default=True,
         help="run /analyze requests that arrive together in one batched forward (default: on)",
     )
@@ -120,7 +124,8 @@ def demo_from_args(args: argparse.Namespace) -> gr.Blocks:
     """The one demo this process serves, configured by the command line (or its defaults)."""
     registry = ModelRegistry(args.weights, args.device, args.precision)
     store = SessionStore(ttl_s=args.session_ttl)
-    return build_demo(args.arch, explorer=Explorer(registry, store, batching=args.batching))
+    index = load_index(args.index) if args.index else None  # IndexFileError says what is wrong, in one line
+    return build_demo(args.arch, explorer=Explorer(registry, store, batching=args.batching, index=index))
 
 
 def __getattr__(name: str) -> Any:
@@ -134,6 +139,9 @@ def __getattr__(name: str) -> Any:
 
 if __name__ == "__main__":
     args = parse_args()
-    demo = demo_from_args(args)
+    try:
+        demo = demo_from_args(args)
+    except IndexFileError as exc:
+        raise SystemExit(f"app.py: error: {exc}") from None
     demo.explorer.registry.get(args.arch)  # load (on a Space: download) the weights now, not on the first visit
     demo.launch(**launch_kwargs(args.host, args.port, args.share))

@@ -14,6 +14,7 @@ import time
 from typing import Any, Callable, Mapping
 
 import torch
+from PIL import Image
 
 from .analysis import analyze
 from .attribution import channel_weights
@@ -21,6 +22,9 @@ from .attribution import attribute as run_attribution
 from .batching import AnalyzeBatcher
 from .cancel import Cancelled
 from .downloads import DownloadFolders
+from .exemplars import ExemplarIndex
+from .feature_cache import FeatureVisCache
+from .feature_vis import visualize_channel
 from .gradient_flow import gradient_flow
 from .i18n import image_error, tr
 from .lesion import lesion
@@ -32,6 +36,9 @@ from .sessions import Analysis, Session, SessionStore, valid_session_id
 __all__ = ["Explorer", "UserError"]
 
 Progress = Callable[[float], None]
+
+# The app's feature visualisations: 128 px is the recipe's size, 256 steps its default (Olah et al.).
+FEATURE_VIS_SETTINGS = {"size": 128, "steps": 256, "seed": 0}
 
 
 class UserError(ValueError):
@@ -45,8 +52,15 @@ class Explorer:
         store: SessionStore | None = None,
         batching: bool = True,
         downloads: DownloadFolders | None = None,
+        feature_cache: FeatureVisCache | None = None,
+        index: ExemplarIndex | None = None,
+        feature_vis: dict[str, int] | None = None,
     ) -> None:
         self.registry = registry
+        # Feature visualisations computed once per (weights, stage, channel, settings), kept on disk.
+        self.feature_cache = feature_cache if feature_cache is not None else FeatureVisCache()
+        self.feature_vis = dict(FEATURE_VIS_SETTINGS if feature_vis is None else feature_vis)  # size, steps, seed
+        self.index = index  # dataset exemplars of every channel (python app.py --index INDEX)
         self.store = store if store is not None else SessionStore()
         # /analyze requests that arrive while the model is busy share one forward (see batching.py).
         self.batcher = AnalyzeBatcher(registry.lease) if batching else None
@@ -57,8 +71,10 @@ class Explorer:
         # store: each visitor gets a fresh Session around it, so no TTL ever reaches the shared one.
         self._examples: dict[tuple[str, str], Analysis] = {}
         self._examples_lock = threading.Lock()
-        # Measured seconds per evaluated image, per (arch, needs a backward), for time estimates.
+        # Measured seconds per evaluated image, per (arch, needs a backward), for time estimates;
+        # seconds per feature-visualisation step per (arch, stage).
         self._seconds_per_image: dict[tuple[str, bool], float] = {}
+        self._step_seconds: dict[tuple[str, str], float] = {}
 
     # --- sessions ------------------------------------------------------------------------------
 
@@ -223,6 +239,48 @@ class Explorer:
         key = (arch, backward)
         old = self._seconds_per_image.get(key)
         self._seconds_per_image[key] = seconds_per_image if old is None else 0.5 * old + 0.5 * seconds_per_image
+
+    # --- what a channel responds to -----------------------------------------------------------
+
+    def cached_visualization(self, arch: str, stage: str, channel: int) -> tuple[Image.Image, dict] | None:
+        """A stored feature visualisation of this channel, or None (reads a file, no model work)."""
+        model = self.registry.get(arch).model
+        return self.feature_cache.get(self.feature_cache.key(model, stage, channel, self.feature_vis))
+
+    def visualize(
+        self, session: Session, stage: str, channel: int, *, progress: Progress | None = None
+    ) -> tuple[Image.Image, dict]:
+        """Model (long). The image ``stage``'s ``channel`` responds to most (Olah et al. 2017), from
+        the disk cache or computed step by step: short requests go between steps, Cancel stops it."""
+        cached = self.cached_visualization(session.arch, stage, channel)
+        if cached is not None:
+            return cached
+        session.cancel.clear()
+        with self.registry.long_lease(session.arch) as (model, lease):
+
+            def between_steps(fraction: float) -> None:
+                if progress is not None:
+                    progress(fraction)
+                if session.cancel.is_set():
+                    raise Cancelled(f"the visualisation of {stage} channel {channel} was cancelled")
+                lease.pause_for_short()
+
+            result = _user_errors(visualize_channel, model, stage, int(channel), progress=between_steps, **self.feature_vis)
+            key = self.feature_cache.key(model, stage, channel, self.feature_vis)
+        meta = result.to_json()
+        self._step_seconds[(session.arch, stage)] = result.timing_ms["per_step"] / 1000
+        self.feature_cache.put(key, result.image, meta)
+        return result.image, meta
+
+    def expected_visualization_seconds(self, session: Session, stage: str) -> float:
+        """Seconds per step measured on this server (by the last visualisation at this stage, or
+        else by three steps run now, once per arch and stage), times the number of steps."""
+        key = (session.arch, stage)
+        if key not in self._step_seconds:
+            with self.registry.lease(session.arch) as model:
+                probe = visualize_channel(model, stage, 0, **{**self.feature_vis, "steps": 3})
+            self._step_seconds[key] = probe.timing_ms["per_step"] / 1000
+        return self._step_seconds[key] * self.feature_vis["steps"]
 
     # --- the residual-learning lab -------------------------------------------------------------
 

@@ -207,6 +207,26 @@ EN: dict[str, str] = {
     "file_lesion": "the lesion sweep per block (JSON)",
     "file_scaled": "the top-5 with residual branches scaled (JSON)",
     "file_architecture": "the architecture table (CSV)",
+    "featvis_heading": "#### What excites this channel most (feature visualisation)",
+    "featvis_button": "Visualise this channel",
+    "featvis_press": (
+        "Press **Visualise this channel** to compute the image {stage} channel {channel} responds to most: {steps} steps "
+        "from noise (Olah et al. 2017), about {seconds:.0f} s on this server. It is then kept for every visitor."
+    ),
+    "featvis_shown": (
+        "The image **{stage} channel {channel}** of {arch} responds to most, after {steps} steps from noise: "
+        "mean activation {activation:.3g}."
+    ),
+    "featvis_waiting": "Feature visualisation: waiting for the model",
+    "featvis_progress": "Feature visualisation",
+    "featvis_cancelled": "The visualisation of {stage} channel {channel} was cancelled.",
+    "exemplars_heading": "#### Dataset patches that excite it most",
+    "exemplars_none": (
+        "No exemplar index is loaded. Build one from a folder of photos with "
+        "`python -m resnet_viz index FOLDER --arch {arch} --out INDEX.npz` and start the app with `--index INDEX.npz`."
+    ),
+    "exemplars_mismatch": "The loaded exemplar index does not fit this model: {reason}",
+    "exemplars_shown": "The {n} patches of {images} indexed images that excite **{stage} channel {channel}** most (score = its largest value).",
     # image rejection reasons (ImageError.code)
     "image_reason_empty": "the file is empty (0 bytes)",
     "image_reason_missing": "the file is gone; upload it again",
@@ -451,6 +471,25 @@ KO: dict[str, str] = {
     "file_lesion": "블록별 블록 제거 실험 결과 (JSON)",
     "file_scaled": "잔차 가지를 조절한 상위 5개 (JSON)",
     "file_architecture": "아키텍처 표 (CSV)",
+    "featvis_heading": "#### 이 채널을 가장 강하게 활성화하는 이미지 (특징 시각화)",
+    "featvis_button": "이 채널 시각화하기",
+    "featvis_press": (
+        "**이 채널 시각화하기**를 누르면 {stage} 채널 {channel}이 가장 강하게 반응하는 이미지를 계산합니다: 노이즈에서 "
+        "{steps}단계 (Olah et al. 2017), 이 서버에서 약 {seconds:.0f}초. 한 번 계산하면 모든 방문자에게 보관됩니다."
+    ),
+    "featvis_shown": (
+        "{arch}의 **{stage} 채널 {channel}**이 가장 강하게 반응하는 이미지 (노이즈에서 {steps}단계): 평균 활성값 {activation:.3g}."
+    ),
+    "featvis_waiting": "특징 시각화: 모델을 기다리는 중",
+    "featvis_progress": "특징 시각화",
+    "featvis_cancelled": "{stage} 채널 {channel}의 시각화를 취소했습니다.",
+    "exemplars_heading": "#### 이 채널을 가장 강하게 활성화하는 데이터셋 조각",
+    "exemplars_none": (
+        "불러온 예시 색인이 없습니다. 사진 폴더로 `python -m resnet_viz index FOLDER --arch {arch} --out INDEX.npz`를 "
+        "실행해 색인을 만들고 `--index INDEX.npz`로 앱을 시작하세요."
+    ),
+    "exemplars_mismatch": "불러온 예시 색인이 이 모델과 맞지 않습니다: {reason}",
+    "exemplars_shown": "색인된 이미지 {images}장 중 **{stage} 채널 {channel}**을 가장 강하게 활성화하는 조각 {n}개 (점수 = 최댓값).",
     "image_reason_empty": "빈 파일입니다 (0바이트)",
     "image_reason_missing": "파일이 없어졌습니다. 다시 올리세요",
     "image_reason_bomb": "안전하게 풀기에는 픽셀이 너무 많습니다",

@@ -11,6 +11,8 @@ from pathlib import Path
 # litter /tmp/gradio nor count other programs' files when they check that temp files are cleaned.
 os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="resnet-viz-tests-gradio-"))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Feature visualisations are cached on disk across runs: the tests get an empty cache of their own.
+os.environ["RESNET_VIZ_CACHE"] = tempfile.mkdtemp(prefix="resnet-viz-tests-cache-")
 
 import pytest
 

@@ -175,3 +175,26 @@ def test_running_the_script_builds_one_demo(monkeypatch):
     monkeypatch.setattr("sys.argv", ["app.py", "--arch", "resnet18", "--weights", "random", "--device", "cpu"])
     runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
     assert len(built) == 1 and len(launched) == 1
+
+
+def test_the_app_loads_an_exemplar_index_or_says_why_not(tmp_path, tmp_path_factory, monkeypatch):
+    import runpy
+    import sys
+
+    import gradio as gr
+
+    from .index_folder import shared_index
+
+    sys.path.insert(0, str(ROOT))
+    import app
+
+    path = tmp_path / "index.npz"
+    shared_index(tmp_path_factory).save(path)
+    demo = app.demo_from_args(app.parse_args(["--weights", "random", "--arch", "resnet18", "--index", str(path)]))
+    assert demo.explorer.index.top("C3", 0)
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not an index")
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: None)
+    monkeypatch.setattr("sys.argv", ["app.py", "--weights", "random", "--arch", "resnet18", "--index", str(broken)])
+    with pytest.raises(SystemExit, match=r"app.py: error: .*broken.npz"):
+        runpy.run_path(str(ROOT / "app.py"), run_name="__main__")

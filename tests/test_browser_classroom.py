@@ -197,3 +197,37 @@ def test_typed_class_names_are_found_or_refused_clearly(browser, browser_app):
     expect(page.locator(".toast-body").last).to_contain_text("No ImageNet class is called 'xyzzy'", timeout=30_000)
     expect(page.locator("#attribution-info")).to_contain_text("for tabby")  # nothing silently changed
     page.close()
+
+
+def test_a_channel_shows_what_excites_it_beyond_this_photo(browser, tmp_path, tmp_path_factory):
+    """The stage tab's panel: exemplars from `--index`, and a feature visualisation computed with a
+    progress bar, then shown at once to the next visitor (kept on disk)."""
+    from resnet_viz.explorer import Explorer
+    from resnet_viz.feature_cache import FeatureVisCache
+    from resnet_viz.registry import ModelRegistry
+    from resnet_viz.sessions import SessionStore
+
+    from .app_server import running_app
+    from .index_folder import shared_index
+
+    explorer = Explorer(ModelRegistry("random", "cpu"), SessionStore(), index=shared_index(tmp_path_factory),
+                        feature_cache=FeatureVisCache(tmp_path / "cache"), feature_vis={"size": 64, "steps": 12, "seed": 0})
+    with running_app("resnet18", explorer=explorer) as (url, _):
+        page = open_page(browser, url)
+        page.get_by_role("tab", name="Stage features C1-C5").click()
+        page.locator("#channel input").fill("7")
+        page.locator("#channel input").press("Enter")
+        expect(page.locator("#exemplars-note")).to_contain_text("excite C2 channel 7", timeout=30_000)
+        expect(page.locator("#exemplars img")).to_have_count(6)
+        expect(page.locator("#featvis-note")).to_contain_text("Press Visualise this channel")
+        page.locator("#featvis-button").click()
+        expect(page.locator("#featvis img")).to_be_visible(timeout=60_000)
+        expect(page.locator("#featvis-note")).to_contain_text("The image C2 channel 7 of resnet18 responds to most")
+        shot(page, tmp_path, "channel-panel.png")
+        later = open_page(browser, url)  # another visitor: read from the disk cache at once
+        later.get_by_role("tab", name="Stage features C1-C5").click()
+        later.locator("#channel input").fill("7")
+        later.locator("#channel input").press("Enter")
+        expect(later.locator("#featvis img")).to_be_visible(timeout=30_000)
+        page.close()
+        later.close()

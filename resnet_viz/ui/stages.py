@@ -17,6 +17,7 @@ from ..explorer import Explorer, UserError
 from ..i18n import tr
 from ..model import stage_table
 from ..sessions import Session
+from . import channel_panel
 from .page import HIDDEN, I18N, MODEL_QUEUE, Page, friendly, visitor
 from .residual import labels
 
@@ -92,15 +93,25 @@ def build(page: Page) -> None:
         with gr.Row():
             channel = gr.Number(value=0, precision=0, label=I18N("channel_label"), info=I18N("channel_info"), elem_id="channel")
             opacity = gr.Slider(0, 1, value=0.6, step=0.05, label=I18N("opacity_label"), elem_id="opacity")
-        channel_picture = gr.Image(label=I18N("channel_view_label"), show_label=False, format="png", interactive=False, elem_id="channel-view")
-        channel_caption = gr.Markdown(elem_id="channel-caption")
+        with gr.Row():
+            with gr.Column():
+                channel_picture = gr.Image(label=I18N("channel_view_label"), show_label=False, format="png",
+                                           interactive=False, elem_id="channel-view")
+                channel_caption = gr.Markdown(elem_id="channel-caption")
+        panel = channel_panel.build(explorer, stage, channel)
 
-    grid_outputs = [grid, title, stage_info, channel, channel_picture, channel_caption]
+    # Whatever shows a channel also shows what it responds to (feature visualisation, exemplars).
+    channel_outputs = [channel_picture, channel_caption, *panel.outputs]
+    grid_outputs = [grid, title, stage_info, channel, *channel_outputs]
+
+    def show_channel(session: Session, stage_name: str, number, alpha: float, lang: str) -> tuple:
+        picture, caption = channel_view(session, stage_name, number, alpha, lang)
+        return (picture, caption, *panel.view(session, stage_name, int(number or 0), lang))
 
     def both(session: Session, lang: str, stage_name: str, rank: str, count: int, alpha: float):
         picture, heading, info = grid_view(explorer, session, stage_name, rank, count, lang)
         first = session.outputs["channels"][0]
-        return (picture, heading, info, first, *channel_view(session, stage_name, first, alpha, lang))
+        return (picture, heading, info, first, *show_channel(session, stage_name, first, alpha, lang))
 
     @friendly
     def on_view(request: gr.Request, stage_name: str, rank: str, count: int, alpha: float):
@@ -114,11 +125,16 @@ def build(page: Page) -> None:
         hit = render.tile_at(tuple(int(v) for v in evt.index), session.outputs.get("channels", []),
                              columns=GRID_COLUMNS, tile=GRID_TILE)
         if hit is None:
-            return gr.skip(), gr.skip(), gr.skip()
-        return (hit, *channel_view(session, stage_name, hit, alpha, lang))
+            return [gr.skip()] * (1 + len(channel_outputs))
+        return (hit, *show_channel(session, stage_name, hit, alpha, lang))
 
     @friendly
     def on_channel(request: gr.Request, stage_name: str, number: float | None, alpha: float):
+        sid, lang = visitor(request)
+        return show_channel(explorer.session(sid, lang), stage_name, number, alpha, lang)
+
+    @friendly
+    def on_opacity(request: gr.Request, stage_name: str, number: float | None, alpha: float):
         sid, lang = visitor(request)
         return channel_view(explorer.session(sid, lang), stage_name, number, alpha, lang)
 
@@ -126,7 +142,7 @@ def build(page: Page) -> None:
     # Keyboard and mouse both fire `input`; `always_last` drops the in-between positions of a drag.
     gr.on([stage.input, ranking.input, tiles.input], on_view, view_inputs, grid_outputs,
           trigger_mode="always_last", **MODEL_QUEUE, **HIDDEN)
-    grid.select(on_grid_click, [stage, opacity], [channel, channel_picture, channel_caption], **HIDDEN)
-    gr.on([channel.submit, opacity.input], on_channel, [stage, channel, opacity], [channel_picture, channel_caption],
-          trigger_mode="always_last", **HIDDEN)
+    grid.select(on_grid_click, [stage, opacity], [channel, *channel_outputs], **HIDDEN)
+    channel.submit(on_channel, [stage, channel, opacity], channel_outputs, **HIDDEN)
+    opacity.input(on_opacity, [stage, channel, opacity], [channel_picture, channel_caption], trigger_mode="always_last", **HIDDEN)
     page.after_analysis(both, view_inputs, grid_outputs)

@@ -1,0 +1,131 @@
+"""Beside a channel's map over the crop: what it responds to beyond this one photo.
+
+- its feature visualisation (the image that excites it most, optimised from noise; Olah et al.
+  2017), computed when asked for, with a progress bar and a Cancel button, then kept on disk for
+  every visitor and every restart;
+- its dataset exemplars (the patches of a folder's images that excite it most), when the app was
+  started with ``--index INDEX``; without one, a line says how to build it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+from PIL import Image
+
+from ..cancel import Cancelled
+from ..explorer import Explorer, UserError
+from ..i18n import tr
+from ..sessions import Session
+from .page import HIDDEN, I18N, SLOW_QUEUE, friendly, visitor
+
+__all__ = ["ChannelPanel", "build", "exemplar_gallery", "visualization_view"]
+
+PATCH_SIZE = 96  # exemplar patches (11-64 px in the index) are shown enlarged with NEAREST
+
+
+def _check_channel(session: Session, stage: str, channel: int | float | None, lang: str) -> int:
+    tensor = session.stages.get(stage)
+    if tensor is None:
+        raise UserError(tr("error_stage", lang, stage=stage, stages=", ".join(session.stages)))
+    number = int(channel or 0)
+    if not 0 <= number < tensor.shape[0]:
+        raise UserError(tr("error_channel", lang, stage=stage, last=tensor.shape[0] - 1, channel=number))
+    return number
+
+
+def visualization_view(explorer: Explorer, session: Session, stage: str, channel: int, lang: str):
+    """(the stored visualisation or None, a line: what it shows, or what to press and how long)."""
+    cached = explorer.cached_visualization(session.arch, stage, channel)
+    if cached is not None:
+        image, meta = cached
+        return image, tr("featvis_shown", lang, stage=stage, channel=channel, arch=session.arch, steps=meta["steps"],
+                         activation=meta["final_activation"])
+    seconds = explorer.expected_visualization_seconds(session, stage)
+    steps = explorer.feature_vis["steps"]
+    return None, tr("featvis_press", lang, stage=stage, channel=channel, steps=steps, seconds=max(1.0, seconds))
+
+
+def exemplar_gallery(explorer: Explorer, session: Session, stage: str, channel: int, lang: str):
+    """(gallery items: patch and caption, a line about them) from the loaded exemplar index."""
+    index = explorer.index
+    if index is None:
+        return [], tr("exemplars_none", lang, arch=session.arch)
+    mismatch = index.mismatch(explorer.registry.get(session.arch).model)
+    if mismatch is not None:
+        return [], tr("exemplars_mismatch", lang, reason=mismatch)
+    items = []
+    for entry in index.top(stage, channel):
+        if entry.patch is None:
+            continue
+        scale = PATCH_SIZE / max(entry.patch.size)
+        size = (max(1, round(entry.patch.width * scale)), max(1, round(entry.patch.height * scale)))
+        items.append((entry.patch.resize(size, Image.Resampling.NEAREST), f"{entry.score:.2f} · {entry.image}"))
+    scored = len(index.images) - len(index.unreadable)  # the images list names the unreadable ones too
+    return items, tr("exemplars_shown", lang, n=len(items), images=scored, stage=stage, channel=channel)
+
+
+@dataclass
+class ChannelPanel:
+    """The panel's components, and what the stage tab shows in them for a channel."""
+
+    explorer: Explorer
+    picture: gr.Image
+    note: gr.Markdown
+    gallery: gr.Gallery
+    gallery_note: gr.Markdown
+
+    @property
+    def outputs(self) -> list:
+        return [self.picture, self.note, self.gallery, self.gallery_note]
+
+    def view(self, session: Session, stage: str, channel: int, lang: str) -> tuple:
+        picture, note = visualization_view(self.explorer, session, stage, channel, lang)
+        items, gallery_note = exemplar_gallery(self.explorer, session, stage, channel, lang)
+        return picture, note, items, gallery_note
+
+
+def build(explorer: Explorer, stage: gr.Radio, channel: gr.Number) -> ChannelPanel:
+    """The panel's components (in the current layout context) and its compute and cancel buttons."""
+    with gr.Row():
+        with gr.Column():
+            gr.Markdown(I18N("featvis_heading"))
+            picture = gr.Image(show_label=False, format="png", interactive=False, elem_id="featvis", height=260)
+            note = gr.Markdown(elem_id="featvis-note")
+            with gr.Row():
+                compute = gr.Button(I18N("featvis_button"), elem_id="featvis-button", scale=3)
+                cancel = gr.Button(I18N("cancel_button"), size="sm", elem_id="featvis-cancel", scale=1)
+        with gr.Column():
+            gr.Markdown(I18N("exemplars_heading"))
+            gallery = gr.Gallery(show_label=False, columns=3, height=340, format="png", elem_id="exemplars",
+                                 allow_preview=False)
+            gallery_note = gr.Markdown(elem_id="exemplars-note")
+    panel = ChannelPanel(explorer, picture, note, gallery, gallery_note)
+
+    @friendly
+    def on_compute(request: gr.Request, stage_name: str, number: float | None, progress=gr.Progress()):  # noqa: B008
+        sid, lang = visitor(request)
+        session = explorer.session(sid, lang)
+        number = _check_channel(session, stage_name, number, lang)
+        progress(0, desc=tr("featvis_waiting", lang))
+        try:
+            image, meta = explorer.visualize(
+                session, stage_name, number, progress=lambda f: progress(f, desc=tr("featvis_progress", lang))
+            )
+        except Cancelled:
+            return gr.skip(), tr("featvis_cancelled", lang, stage=stage_name, channel=number)
+        if not explorer.is_current(sid, session):
+            return gr.skip(), gr.skip()
+        return image, tr("featvis_shown", lang, stage=stage_name, channel=number, arch=session.arch,
+                         steps=meta["steps"], activation=meta["final_activation"])
+
+    @friendly
+    def on_cancel(request: gr.Request):
+        session = explorer.current(visitor(request)[0])
+        if session is not None:
+            session.cancel.set()
+
+    computing = compute.click(on_compute, [stage, channel], [picture, note], **SLOW_QUEUE, **HIDDEN)
+    cancel.click(on_cancel, None, None, cancels=[computing], **HIDDEN)
+    return panel
