@@ -16,9 +16,33 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
-__all__ = ["ModelGate", "LongLease"]
+__all__ = ["Activity", "ModelGate", "LongLease"]
+
+
+class Activity:
+    """How many models are computing right now, across gates, and listeners told when that changes
+    between none and some (the degradation lab pauses its training process while the app's models
+    work, so the two never fight over the same cores)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self.listeners: list[Callable[[bool], None]] = []
+
+    def add(self, delta: int) -> None:
+        with self._lock:
+            before = self._active
+            self._active += delta
+            changed = (before == 0) != (self._active == 0)
+            if changed:
+                for listener in list(self.listeners):
+                    listener(self._active > 0)  # must be quick: it runs while a computation waits
+
+    @property
+    def active(self) -> int:
+        return self._active
 
 
 class LongLease:
@@ -35,17 +59,18 @@ class LongLease:
             if gate._short_waiting == 0:
                 return
             self.pauses += 1
-            gate._busy = False
+            gate._set_busy(False)
             gate._changed.notify_all()
             while gate._busy or gate._short_waiting:
                 gate._changed.wait()
-            gate._busy = True
+            gate._set_busy(True)
 
 
 class ModelGate:
-    def __init__(self) -> None:
+    def __init__(self, activity: Activity | None = None) -> None:
         self._changed = threading.Condition()
         self._busy = False  # a computation (short, or a slice of a long one) runs on the model
+        self._activity = activity
         self._short_waiting = 0
         self._long_lock = threading.Lock()  # long computations take turns as a whole
 
@@ -59,7 +84,7 @@ class ModelGate:
                     self._changed.wait()
             finally:
                 self._short_waiting -= 1
-            self._busy = True
+            self._set_busy(True)
         try:
             yield
         finally:
@@ -72,7 +97,7 @@ class ModelGate:
             with self._changed:
                 while self._busy or self._short_waiting:
                     self._changed.wait()
-                self._busy = True
+                self._set_busy(True)
             try:
                 yield LongLease(self)
             finally:
@@ -80,8 +105,15 @@ class ModelGate:
 
     def _release(self) -> None:
         with self._changed:
-            self._busy = False
+            self._set_busy(False)
             self._changed.notify_all()
+
+    def _set_busy(self, busy: bool) -> None:
+        """(called with the condition held)"""
+        if busy != self._busy:
+            self._busy = busy
+            if self._activity is not None:
+                self._activity.add(1 if busy else -1)
 
     @property
     def busy(self) -> bool:

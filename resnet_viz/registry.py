@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
 import torch
 
-from .gate import LongLease, ModelGate
+from .gate import Activity, LongLease, ModelGate
 from .model import ARCHS, ResNet
 from .weights import WeightsError, imagenet_file, load_model
 
@@ -46,6 +46,7 @@ class ModelRegistry:
         self.weights, self.device, self.precision = str(weights), device, precision
         self._models: dict[str, LoadedModel] = {}
         self._locks = {arch: threading.Lock() for arch in ARCHS}
+        self.activity = Activity()  # whether any of these models is computing (see gate.Activity)
 
     def get(self, arch: str) -> LoadedModel:
         if arch not in ARCHS:
@@ -55,7 +56,8 @@ class ModelRegistry:
             return loaded
         with self._locks[arch]:
             if arch not in self._models:
-                self._models[arch] = self._load(arch)
+                loaded = self._load(arch)
+                self._models[arch] = replace(loaded, gate=ModelGate(self.activity))
             return self._models[arch]
 
     def _load(self, arch: str) -> LoadedModel:

@@ -107,3 +107,27 @@ def test_an_analysis_finishes_while_an_occlusion_runs(examples):
     later_batches = [f for who, f in events[analysed:] if who == "occlusion" and f != "done"]
     assert len(later_batches) >= 2  # the occlusion was still mid-way: the analysis did not wait for it
     assert explorer.registry.get("resnet18").gate.busy is False
+
+
+def test_listeners_hear_when_the_models_start_and_stop_computing():
+    from resnet_viz.gate import Activity
+
+    activity, heard = Activity(), []
+    activity.listeners.append(heard.append)
+    a, b = ModelGate(activity), ModelGate(activity)
+    with a.short():
+        with b.short():  # a second model busy too: no new news
+            pass
+    assert heard == [True, False]
+    with a.long() as lease:
+        lease.pause_for_short()  # nobody waiting: it keeps the model, no news
+    assert heard == [True, False, True, False] and activity.active == 0
+
+
+def test_the_registry_reports_all_its_models_activity():
+    registry = ModelRegistry("random", "cpu")
+    heard = []
+    registry.activity.listeners.append(heard.append)
+    with registry.lease("resnet18"):
+        assert heard == [True]
+    assert heard == [True, False]
