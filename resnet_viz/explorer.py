@@ -20,7 +20,7 @@ from .analysis import analyze
 from .attribution import channel_weights
 from .attribution import attribute as run_attribution
 from .batching import AnalyzeBatcher
-from .cancel import Cancelled
+from .cancel import cancellable
 from .downloads import DownloadFolders
 from .exemplars import ExemplarIndex
 from .feature_cache import FeatureVisCache
@@ -87,6 +87,13 @@ class Explorer:
     def current(self, session_id: str) -> Session | None:
         """The visitor's session, or None (never stored for ids no Gradio client makes)."""
         return self.store.get(session_id) if valid_session_id(session_id) else None
+
+    def arm_cancel(self, session_id: str) -> None:
+        """A long run was just requested: a Cancel pressed before now belonged to an earlier one.
+        Called when the button is pressed, before the run queues, so Cancel stops a waiting run too."""
+        session = self.current(session_id)
+        if session is not None:
+            session.cancel.clear()
 
     def is_current(self, session_id: str, session: Session) -> bool:
         """Whether ``session`` is still what the visitor sees (no newer photo or arch since)."""
@@ -206,16 +213,19 @@ class Explorer:
             with self.registry.lease(session.arch) as model:
                 result = _user_errors(run_attribution, model, x, method, target=target, stage=stage, progress=progress, **options)
             return result
-        session.cancel.clear()
         started = time.perf_counter()
-        with self.registry.long_lease(session.arch) as (model, lease):
+        with (
+            cancellable(session.cancel, f"{method} was cancelled") as stop_if_cancelled,
+            self.registry.long_lease(session.arch) as (model, lease),
+        ):
 
             def between_batches(fraction: float) -> None:
                 if progress is not None:
                     progress(fraction)
-                if session.cancel.is_set():
-                    raise Cancelled(f"{method} was cancelled")
+                stop_if_cancelled()
                 lease.pause_for_short()
+
+            stop_if_cancelled()  # pressed while this run waited for the model
 
             result = _user_errors(
                 run_attribution, model, x, method, target=target, stage=stage, progress=between_batches, **options
@@ -255,15 +265,19 @@ class Explorer:
         cached = self.cached_visualization(session.arch, stage, channel)
         if cached is not None:
             return cached
-        session.cancel.clear()
-        with self.registry.long_lease(session.arch) as (model, lease):
+        what = f"the visualisation of {stage} channel {channel} was cancelled"
+        with (
+            cancellable(session.cancel, what) as stop_if_cancelled,
+            self.registry.long_lease(session.arch) as (model, lease),
+        ):
 
             def between_steps(fraction: float) -> None:
                 if progress is not None:
                     progress(fraction)
-                if session.cancel.is_set():
-                    raise Cancelled(f"the visualisation of {stage} channel {channel} was cancelled")
+                stop_if_cancelled()
                 lease.pause_for_short()
+
+            stop_if_cancelled()  # pressed while this run waited for the model
 
             result = _user_errors(visualize_channel, model, stage, int(channel), progress=between_steps, **self.feature_vis)
             key = self.feature_cache.key(model, stage, channel, self.feature_vis)

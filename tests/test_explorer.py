@@ -130,6 +130,21 @@ def test_a_slow_method_stops_when_cancelled_and_gives_the_model_back(explorer):
     assert explorer.explain(session, "occlusion", None, "C5")["map"].shape == (224, 224)  # and runs again
 
 
+def test_cancel_pressed_while_a_run_waits_stops_it_before_any_batch(explorer):
+    session = explorer.session(SID)
+    explorer.arm_cancel(SID)  # Explain pressed: an earlier Cancel is forgotten
+    session.cancel.set()  # Cancel pressed while the run still waits in the queue
+    batches = []
+    with pytest.raises(Cancelled):
+        explorer.explain(session, "occlusion", None, "C5", progress=batches.append)
+    assert batches == [] and not session.cancel.is_set()  # stopped at once; that Cancel is used up
+    assert not explorer.registry.get("resnet18").gate.busy
+    explorer.arm_cancel("../x")  # hostile ids touch nothing
+    session.cancel.set()
+    explorer.arm_cancel(SID)  # a Cancel pressed before Explain does not stop the new run
+    assert explorer.explain(session, "occlusion", None, "C5", window=112, stride=112)["map"].shape == (224, 224)
+
+
 def test_expected_time_comes_from_the_forward_and_then_from_measurements(explorer):
     session = explorer.session(SID)
     forward_s = session.report["timing_ms"]["forward"] / 1000

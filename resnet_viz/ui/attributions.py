@@ -176,6 +176,9 @@ def build(page: Page) -> None:
             session.outputs["ladder"] = steps
         return picture, steps, caption
 
+    def on_arm(request: gr.Request):
+        explorer.arm_cancel(visitor(request)[0])
+
     @friendly
     def on_cancel(request: gr.Request):
         session = explorer.current(visitor(request)[0])
@@ -183,7 +186,11 @@ def build(page: Page) -> None:
             session.cancel.set()
 
     method.input(on_method, method, [stage, expected], **HIDDEN)
-    explaining = explain_button.click(on_explain, [method, target, stage], [heatmap, ladder, info], **SLOW_QUEUE, **HIDDEN)
-    cancel_button.click(on_cancel, None, None, cancels=[explaining], **HIDDEN)
+    # Cancel is our own flag, armed when Explain is pressed: Gradio's `cancels=` would leave its
+    # "Error" badge on the outputs, and a thread it abandons would keep the model busy.
+    explain_button.click(on_arm, None, None, queue=False, **HIDDEN).then(
+        on_explain, [method, target, stage], [heatmap, ladder, info], **SLOW_QUEUE, **HIDDEN
+    )
+    cancel_button.click(on_cancel, None, None, queue=False, **HIDDEN)
     page.after_analysis(cleared, [method], [target, heatmap, ladder, info, expected])
     page.after_analysis_model(top1_views, [method, stage], [heatmap, ladder, info])

@@ -120,12 +120,18 @@ def build(explorer: Explorer, stage: gr.Radio, channel: gr.Number) -> ChannelPan
         return image, tr("featvis_shown", lang, stage=stage_name, channel=number, arch=session.arch,
                          steps=meta["steps"], activation=meta["final_activation"])
 
+    def on_arm(request: gr.Request):
+        explorer.arm_cancel(visitor(request)[0])
+
     @friendly
     def on_cancel(request: gr.Request):
         session = explorer.current(visitor(request)[0])
         if session is not None:
             session.cancel.set()
 
-    computing = compute.click(on_compute, [stage, channel], [picture, note], **SLOW_QUEUE, **HIDDEN)
-    cancel.click(on_cancel, None, None, cancels=[computing], **HIDDEN)
+    # Our own Cancel flag, armed when the button is pressed (see attributions.py).
+    compute.click(on_arm, None, None, queue=False, **HIDDEN).then(
+        on_compute, [stage, channel], [picture, note], **SLOW_QUEUE, **HIDDEN
+    )
+    cancel.click(on_cancel, None, None, queue=False, **HIDDEN)
     return panel
