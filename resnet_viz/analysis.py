@@ -19,7 +19,7 @@ from torch import Tensor
 from .hooks import forward_taps
 from .model import ResNet
 from .preprocess import ImageSource, crop_image, load_image, preprocess
-from .runtime import as_model_input, autocast, model_device
+from .runtime import as_model_input, autocast, model_device, runtime_json
 
 __all__ = ["AnalysisTensors", "analyze", "analyze_batch", "top_predictions"]
 
@@ -165,6 +165,7 @@ def analyze_batch(
         logits = logits.float().cpu()
     forwarded = time.perf_counter()
 
+    runtime = runtime_json(model)
     stage_info = {s.name: s for s in model.stages}
     block_info = {b.name: b for b in model.blocks()}
     results = []
@@ -173,6 +174,7 @@ def analyze_batch(
             "arch": model.meta.arch,
             "weights": model.meta.weights,
             "device": str(device),
+            "runtime": dict(runtime),
             "image": {"width": picture.width, "height": picture.height},
             "predictions": top_predictions(model, logits[i], top_k),
             "stages": [
