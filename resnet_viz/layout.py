@@ -5,7 +5,8 @@ faster on an AMD EPYC; on a GPU it pays with tensor-core dtypes and not always i
 ``layout="auto"`` times a few batch-1 forwards of both layouts at the model's input size on the
 device it will run on and keeps the faster one. The two candidates run in turn, round after
 round, so a slow spell of a shared machine hits both alike; each first forward (where oneDNN or
-cuDNN builds its kernels) is left out, and each layout's median counts.
+cuDNN builds its kernels) is left out, and each layout's median counts. Two timed rounds suffice
+when one layout wins every sample; otherwise a third decides.
 
 A decision is kept for the process, per (arch, device, precision): loading the same model again
 reuses it instead of measuring again, and gets the same layout, so two loads give the same
@@ -32,7 +33,8 @@ __all__ = ["ForwardTimer", "LayoutChoice", "choose_layout", "forward_timer"]
 log = logging.getLogger(__name__)
 
 WARMUP = 1  # untimed forwards per layout: the first one builds kernels and is 2-5x slower
-RUNS = 3  # timed forwards per layout; the median decides
+RUNS = 3  # timed forwards per layout at most; the median decides
+DECISIVE_RUNS = 2  # ... but after this many, a layout faster in every sample wins at once
 
 ForwardTimer = Callable[[nn.Module, Tensor], float]  # seconds one forward of the model on the batch took
 
@@ -77,6 +79,11 @@ def _input_size(model: nn.Module) -> int:
     return int(crop[0]) if crop else 224
 
 
+def _decisive(a: list[float], b: list[float]) -> bool:
+    """Every sample of one layout is faster than every sample of the other."""
+    return max(a) < min(b) or max(b) < min(a)
+
+
 def _measure(
     model: nn.Module, device: torch.device, timer: ForwardTimer, warmup: int, runs: int
 ) -> tuple[nn.Module, dict[str, float]]:
@@ -92,6 +99,8 @@ def _measure(
                 seconds = timer(candidate, inputs[name])
                 if round_ >= warmup:
                     samples[name].append(seconds)
+            if len(samples["nchw"]) >= DECISIVE_RUNS and _decisive(*samples.values()):
+                break  # a third round could not change the median's verdict; save its time
     forward_ms = {name: 1000 * statistics.median(s) for name, s in samples.items()}
     fastest = min(forward_ms, key=forward_ms.__getitem__)  # a tie keeps NCHW, the first
     return candidates[fastest], forward_ms
@@ -132,9 +141,9 @@ def choose_layout(
     chosen, forward_ms = _measure(model, device, timer or forward_timer(device), warmup, runs)
     layout = "channels-last" if chosen is not model else "nchw"
     log.info(
-        "memory layout for %s on %s: %s (batch-1 forward, median of %d: NCHW %.1f ms, channels-last %.1f ms; "
+        "memory layout for %s on %s: %s (batch-1 forward, median: NCHW %.1f ms, channels-last %.1f ms; "
         "measuring took %.2f s)",
-        key[0] if key else type(model).__name__, device, layout, runs,
+        key[0] if key else type(model).__name__, device, layout,
         forward_ms["nchw"], forward_ms["channels-last"], time.perf_counter() - start,
     )
     choice = LayoutChoice(layout, "measured", forward_ms)

@@ -53,13 +53,15 @@ def test_auto_keeps_the_faster_layout(resnet18, faster):
     assert choice.layout == faster and choice.chosen_by == "measured"
     assert choice.forward_ms == {name: 1000 * s for name, s in seconds.items()}
     assert _is_channels_last(model.conv1.weight) == (faster == "channels-last")
-    assert calls == [False, True] * 4  # 1 warm-up + 3 timed rounds, the layouts in turn
+    # The layouts in turn: 1 warm-up round, then 2 timed rounds, which one layout won throughout.
+    assert calls == [False, True] * 3
 
 
 def test_the_median_decides_and_warm_up_is_not_counted(resnet18):
     # NCHW: a 5 s first forward (kernel building) and one 0.5 s spike; its median is still the lower.
-    timer, _ = _fake_timer([5.0, 0.010, 0.500, 0.011], [0.100, 0.012, 0.012, 0.013])
+    timer, calls = _fake_timer([5.0, 0.010, 0.500, 0.011], [0.100, 0.012, 0.012, 0.013])
     _, choice = choose_layout(_nchw_copy(resnet18), "auto", timer=timer, warmup=1, runs=3)
+    assert len(calls) == 2 * 4  # two timed rounds disagreed: a third decided
     assert choice.layout == "nchw"
     assert choice.forward_ms == pytest.approx({"nchw": 11.0, "channels-last": 12.0})
 
@@ -73,7 +75,7 @@ def test_a_decision_is_reused_for_the_same_model_in_the_process(resnet18, monkey
     model, again = choose_layout(_nchw_copy(resnet18), key=key)
     assert (first.chosen_by, again.chosen_by) == ("measured", "measured earlier")
     assert first.layout == again.layout == "nchw" and again.forward_ms == first.forward_ms
-    assert len(calls) == 2 * (layout_module.WARMUP + layout_module.RUNS)  # measured once
+    assert len(calls) == 2 * (layout_module.WARMUP + layout_module.DECISIVE_RUNS)  # measured once
     _, other = choose_layout(_nchw_copy(resnet18), key=("resnet18", "cpu", "bf16"))
     assert other.chosen_by == "measured"
 
