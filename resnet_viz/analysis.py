@@ -36,29 +36,51 @@ class AnalysisTensors:
     logits: Tensor  # (num_classes,)
 
 
-def _flat_pair(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """(B, C, H, W) -> (B, N) views in ``a``'s memory order (no copy for NCHW or channels-last),
-    with ``b`` in the same element order, so element-wise pairs line up for a dot product."""
-    batch = a.shape[0]
-    if not a.is_contiguous() and a.is_contiguous(memory_format=torch.channels_last):
-        return a.permute(0, 2, 3, 1).reshape(batch, -1), b.permute(0, 2, 3, 1).reshape(batch, -1)
-    return a.reshape(batch, -1), b.reshape(batch, -1)
+def _is_channels_last(t: Tensor) -> bool:
+    return not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
 
 
-def _zero_fraction(t: Tensor) -> Tensor:
-    """Share of exactly-zero values per image. Stage outputs follow a ReLU, and for t >= 0
-    sign(t) counts the non-zeros 3x faster than a bool reduction; anything else takes the slow path."""
-    if bool(t.amin() >= 0):
-        nonzero = t.sign().sum(dim=_PER_IMAGE, dtype=torch.float32)
-    else:
-        nonzero = t.ne(0).sum(dim=_PER_IMAGE).float()
-    return 1.0 - nonzero / t[0].numel()
+def _rows(t: Tensor, channels_last: bool) -> tuple[Tensor, ...]:
+    """(B, C, H, W) -> one 1-D view per image, elements in channels-last or NCHW order (no copy
+    when that is ``t``'s memory order). Two tensors flattened in the same order line up
+    element-wise for a dot product."""
+    if channels_last:
+        t = t.permute(0, 2, 3, 1)
+    if t.shape[0] == 1:
+        return (t.reshape(-1),)
+    return t.reshape(t.shape[0], -1).unbind(0)
 
 
-def _dots(a: Tensor, b: Tensor) -> Tensor:
-    """Per-image dot products of two (B, N) tensors, as float32 (B,) (accumulated in float32
-    even under bf16/fp16 autocast; ``.float()`` is free for float32 tensors)."""
-    return torch.stack([torch.dot(a[i].float(), b[i].float()) for i in range(a.shape[0])])
+def _dots(a: tuple[Tensor, ...], b: tuple[Tensor, ...]) -> Tensor:
+    """Per-image dot products, in float32 even under bf16/fp16 autocast: a 0-d tensor for one
+    image, (B,) for several."""
+    if a[0].dtype != torch.float32:
+        same = b is a
+        a = tuple(x.float() for x in a)
+        b = a if same else tuple(y.float() for y in b)
+    dots = [torch.dot(x, y) for x, y in zip(a, b)]
+    return dots[0] if len(dots) == 1 else torch.stack(dots)
+
+
+def _stage_table(stages: dict[str, Tensor]) -> dict[str, dict[str, list[float]]]:
+    """Mean, max and share of exact zeros per image of each stage output, in one transfer.
+
+    Stage outputs follow a ReLU, and for t >= 0 sign(t) counts the non-zeros 3x faster than a
+    bool reduction; anything else takes the slow path. One aminmax pass gives the max and the
+    sign check together.
+    """
+    rows = []
+    for t in stages.values():
+        t32 = t.float()  # free for float32
+        flat = (t32.permute(0, 2, 3, 1) if _is_channels_last(t32) else t32).reshape(t.shape[0], -1)  # (B, N)
+        low, high = torch.aminmax(flat, dim=1)
+        if bool((low >= 0).all()):
+            nonzero = t.sign().sum(dim=_PER_IMAGE, dtype=torch.float32)
+        else:
+            nonzero = t.ne(0).sum(dim=_PER_IMAGE).float()
+        rows += [t32.mean(dim=_PER_IMAGE), high, 1.0 - nonzero / (t.numel() // t.shape[0])]
+    values = torch.stack(rows).view(len(stages), 3, -1).cpu().tolist()
+    return {name: dict(zip(("mean", "max", "zero_fraction"), stats)) for name, stats in zip(stages, values)}
 
 
 class _BlockProbe:
@@ -67,8 +89,12 @@ class _BlockProbe:
     Every reduction is a BLAS dot product per image (one pass, no temporaries): on a CPU it is
     4-5x cheaper than ``vector_norm`` and 5-30x cheaper than ``pow().mean()`` or
     ``cosine_similarity``. An identity block's shortcut is the previous block's output, whose
-    norm is already known.
+    sum of squares is already known. The dots are kept as they come; the statistics derived from
+    them are computed for all blocks at once after the forward (``block_table``), a dozen tensor
+    operations instead of a dozen per block.
     """
+
+    STATISTICS = ("residual_rms", "shortcut_rms", "ratio", "cosine", "output_rms")
 
     def __init__(self, model: ResNet) -> None:
         self.taps: dict[str, torch.nn.Module] = {}
@@ -79,14 +105,12 @@ class _BlockProbe:
         for name, module in model.stage_modules().items():
             self.taps[f"stage/{name}"] = module
         self._pending: dict[str, Tensor] = {}
-        self._last_output: tuple[Tensor, Tensor] | None = None  # (tensor, its per-image norm)
-        self.blocks: dict[str, dict[str, Tensor]] = {}  # block name -> statistic -> (B,)
+        # The last block output: (tensor, its per-image rows, their order, per-image sum of squares).
+        self._last_output: tuple[Tensor, tuple[Tensor, ...], bool, Tensor] | None = None
+        self._names: list[str] = []  # blocks in forward order
+        self._sums: list[Tensor] = []  # per block: |F|^2, |s|^2, F.s, |H|^2, each 0-d or (B,)
+        self._sizes: list[int] = []  # elements per image of each block's F(x)
         self.stages: dict[str, Tensor] = {}  # "C1" -> (B, C, H, W)
-
-    def _norm(self, t: Tensor, flat: Tensor) -> Tensor:
-        if self._last_output is not None and self._last_output[0] is t:
-            return self._last_output[1]
-        return _dots(flat, flat).sqrt()
 
     def __call__(self, tap: str, output: Tensor) -> None:
         owner, part = tap.split("/")
@@ -95,24 +119,45 @@ class _BlockProbe:
         elif part != "output":
             self._pending[part] = output
         else:
-            if owner in self.blocks:
+            if owner in self._names:
                 raise RuntimeError(f"block {owner} ran twice in one forward; the model must call each block once")
             residual, shortcut = self._pending.pop("residual"), self._pending.pop("shortcut")
-            f, s = _flat_pair(residual, shortcut)
-            f_norm = _dots(f, f).sqrt()
-            s_norm = self._norm(shortcut, s)
-            dot = _dots(f, s)
-            out_flat = _flat_pair(output, output)[0]
-            out_norm = _dots(out_flat, out_flat).sqrt()
-            self._last_output = (output, out_norm)
-            root_n = f.shape[1] ** 0.5
-            self.blocks[owner] = {
-                "residual_rms": f_norm / root_n,
-                "shortcut_rms": s_norm / root_n,
-                "ratio": f_norm / s_norm.clamp_min(1e-12),
-                "cosine": dot / (f_norm * s_norm).clamp_min(1e-12),
-                "output_rms": out_norm / root_n,
-            }
+            order = _is_channels_last(residual)
+            f = _rows(residual, order)
+            last = self._last_output
+            if last is not None and last[0] is shortcut:  # an identity block: s(x) is the last output
+                s = last[1] if last[2] == order else _rows(shortcut, order)
+                s_sq = last[3]
+            else:
+                s = _rows(shortcut, order)
+                s_sq = _dots(s, s)
+            out_order = _is_channels_last(output)
+            out = _rows(output, out_order)
+            out_sq = _dots(out, out)
+            self._last_output = (output, out, out_order, out_sq)
+            self._names.append(owner)
+            self._sums += [_dots(f, f), s_sq, _dots(f, s), out_sq]
+            self._sizes.append(f[0].numel())
+
+    def block_table(self) -> dict[str, dict[str, list[float]]]:
+        """Block name -> statistic -> per-image values, for all blocks in one transfer."""
+        if not self._names:
+            return {}
+        sums = torch.stack(self._sums).view(len(self._names), 4, -1)  # (blocks, 4, B)
+        f_norm, s_norm, dot, out_norm = sums[:, 0].sqrt(), sums[:, 1].sqrt(), sums[:, 2], sums[:, 3].sqrt()
+        root_n = torch.tensor([n**0.5 for n in self._sizes], dtype=sums.dtype, device=sums.device).unsqueeze(1)
+        stats = torch.stack(
+            [
+                f_norm / root_n,
+                s_norm / root_n,
+                f_norm / s_norm.clamp_min(1e-12),
+                dot / (f_norm * s_norm).clamp_min(1e-12),
+                out_norm / root_n,
+            ],
+            dim=1,
+        )  # (blocks, 5, B)
+        values = stats.cpu().tolist()
+        return {name: dict(zip(self.STATISTICS, rows)) for name, rows in zip(self._names, values)}
 
 
 def top_predictions(model: ResNet, logits: Tensor, top_k: int) -> list[dict[str, Any]]:
@@ -152,16 +197,9 @@ def analyze_batch(
     probe = _BlockProbe(model)
     with torch.inference_mode(), forward_taps(probe.taps, probe), autocast(model):
         logits = model(batch)
-        # One transfer for all statistics instead of one per number.
-        block_table = {name: {k: v.cpu().tolist() for k, v in stats.items()} for name, stats in probe.blocks.items()}
-        stage_table = {
-            name: {
-                "mean": t.float().mean(dim=_PER_IMAGE).cpu().tolist(),
-                "max": t.float().amax(dim=_PER_IMAGE).cpu().tolist(),
-                "zero_fraction": _zero_fraction(t).cpu().tolist(),
-            }
-            for name, t in probe.stages.items()
-        }
+        # One transfer for all block statistics and one for all stage statistics.
+        block_table = probe.block_table()
+        stage_table = _stage_table(probe.stages)
         logits = logits.float().cpu()
     forwarded = time.perf_counter()
 
