@@ -32,7 +32,7 @@ __all__ = ["ForwardTimer", "LayoutChoice", "choose_layout", "forward_timer"]
 
 log = logging.getLogger(__name__)
 
-WARMUP = 1  # untimed forwards per layout: the first one builds kernels and is 2-5x slower
+WARMUP = 1  # untimed forwards per layout: the first one builds kernels and allocates, so is slower
 RUNS = 3  # timed forwards per layout at most; the median decides
 DECISIVE_RUNS = 2  # ... but after this many, a layout faster in every sample wins at once
 
