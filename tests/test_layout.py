@@ -95,8 +95,28 @@ def test_load_model_records_the_choice(monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), shared.state_dict().values()))
 
 
-def test_both_layouts_compute_the_same_as_torchvision(examples):
-    nchw = resnet_viz.load_model("resnet18", "random", "cpu", layout="nchw")
+@pytest.fixture(scope="module")
+def nchw_resnet18():
+    return resnet_viz.load_model("resnet18", "random", "cpu", layout="nchw")
+
+
+def _spy_load_model(monkeypatch, module, model, fail_for=()):
+    """Replace ``module.load_model``: records each call's arguments, raises WeightsError for the
+    weights in ``fail_for`` (as when ImageNet's cannot be had), else returns ``model``."""
+    calls = []
+
+    def load_model(arch, weights, device, **kwargs):
+        calls.append((arch, weights, kwargs))
+        if weights in fail_for:
+            raise resnet_viz.WeightsError(f"{weights} weights for {arch} are not cached")
+        return model
+
+    monkeypatch.setattr(module, "load_model", load_model)
+    return calls
+
+
+def test_both_layouts_compute_the_same_as_torchvision(examples, nchw_resnet18):
+    nchw = nchw_resnet18
     cl = random_model("resnet18")
     assert cl.meta.runtime.layout == TEST_LAYOUT == "channels-last"
     assert nchw.meta.runtime.layout == "nchw" and nchw.conv1.weight.is_contiguous()
@@ -174,18 +194,27 @@ def test_measurement_runs_in_the_models_precision(resnet18, monkeypatch):
     assert entered == ["bf16"]
 
 
-def test_registry_passes_the_layout(torch_home, no_network):
-    registry = ModelRegistry("random", "cpu", layout="nchw")
-    assert registry.get("resnet18").model.meta.runtime.layout == "nchw"
+def test_registry_passes_the_layout(monkeypatch, nchw_resnet18):
+    from resnet_viz import registry as registry_module
+
+    calls = _spy_load_model(monkeypatch, registry_module, nchw_resnet18, fail_for=("imagenet",))
+    assert ModelRegistry("random", "cpu", layout="nchw").get("resnet18").model is nchw_resnet18
+    assert calls == [("resnet18", "random", {"precision": "fp32", "layout": "nchw"})]
     # ... also to the random weights that stand in when ImageNet's cannot be had.
-    fallback = ModelRegistry("imagenet", "cpu", layout="nchw").get("resnet18")
-    assert fallback.fallback is not None and fallback.model.meta.runtime.layout == "nchw"
+    calls.clear()
+    fallback = ModelRegistry("imagenet", "cpu", layout="channels-last").get("resnet18")
+    assert fallback.fallback == "imagenet weights for resnet18 are not cached"
+    assert [(w, kw["layout"]) for _, w, kw in calls] == [("imagenet", "channels-last"), ("random", "channels-last")]
 
 
-def test_cli_layout_flag_and_runtime_line(tmp_path, examples, capsys):
+def test_cli_layout_flag_and_runtime_line(tmp_path, examples, capsys, monkeypatch, nchw_resnet18):
+    import resnet_viz.cli
+
+    calls = _spy_load_model(monkeypatch, resnet_viz.cli, nchw_resnet18)
     out = tmp_path / "one.json"
     args = ["analyze", str(examples[0]), "--arch", "resnet18", "--weights", "random", "--top-k", "1"]
     assert main([*args, "--layout", "nchw", "--json", str(out)]) == 0
+    assert calls == [("resnet18", "random", {"precision": "fp32", "layout": "nchw"})]
     threads = torch.get_num_threads()
     assert f"  runtime: cpu, nchw memory, {threads} threads, float32" in capsys.readouterr().out.splitlines()
     expected = {"device": "cpu", "layout": "nchw", "threads": threads, "dtype": "float32"}
