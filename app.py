@@ -18,6 +18,7 @@ import gradio as gr
 from resnet_viz import ARCHS, IndexFileError, load_index
 from resnet_viz.explorer import Explorer
 from resnet_viz.registry import ModelRegistry
+from resnet_viz.runtime import LAYOUTS
 from resnet_viz.sessions import SessionStore
 from resnet_viz.ui import api, architecture, attributions, files, lab, predictions, residual, stages
 from resnet_viz.ui.page import ASSETS, I18N, Page
@@ -102,6 +103,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--precision", default=os.environ.get("RESNET_VIZ_PRECISION", "fp32"), choices=["fp32", "bf16", "fp16"],
         help="inference under CUDA autocast (GPU only; attributions stay float32)",
     )
+    parser.add_argument(
+        "--layout", default=os.environ.get("RESNET_VIZ_LAYOUT", "auto"), choices=list(LAYOUTS),
+        help="memory layout of the models: auto (the faster of the two, timed when a model loads), nchw or channels-last",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
@@ -122,7 +127,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def demo_from_args(args: argparse.Namespace) -> gr.Blocks:
     """The one demo this process serves, configured by the command line (or its defaults)."""
-    registry = ModelRegistry(args.weights, args.device, args.precision)
+    registry = ModelRegistry(args.weights, args.device, args.precision, layout=args.layout)
     store = SessionStore(ttl_s=args.session_ttl)
     index = load_index(args.index) if args.index else None  # IndexFileError says what is wrong, in one line
     return build_demo(args.arch, explorer=Explorer(registry, store, batching=args.batching, index=index))

@@ -14,6 +14,7 @@ from .exemplars.command import add_index_command
 from .cli_visualize import add_visualize_command
 from .model import ARCHS
 from .preprocess import ImageError
+from .runtime import LAYOUTS
 from .weights import PRECISIONS, WeightsError, fetch_imagenet, load_model
 
 __all__ = ["main", "format_summary"]
@@ -27,8 +28,14 @@ def format_summary(name: str, report: dict[str, Any]) -> str:
     lines = [
         f"{name} ({image['width']}x{image['height']}): {report['arch']}, {report['weights']} weights, "
         f"{report['device']}, {report['timing_ms']['total']:.0f} ms",
-        "  predictions:",
     ]
+    runtime = report.get("runtime")
+    if runtime:  # reports written before runtime existed (older JSON files) have none
+        lines.append(
+            f"  runtime: {runtime['device']}, {runtime['layout']} memory, "
+            f"{runtime['threads']} threads, {runtime['dtype']}"
+        )
+    lines.append("  predictions:")
     lines += [f"    {p['rank']}. {p['label']:<32} {100 * p['probability']:6.2f}%" for p in report["predictions"]]
     lines.append("  stages (channels x height x width, stride):")
     lines += [
@@ -47,7 +54,7 @@ def format_summary(name: str, report: dict[str, Any]) -> str:
 
 def _analyze_command(args: argparse.Namespace) -> int:
     try:
-        model = load_model(args.arch, args.weights, args.device, precision=args.precision)
+        model = load_model(args.arch, args.weights, args.device, precision=args.precision, layout=args.layout)
     except (WeightsError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -98,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--weights", default="imagenet", help="imagenet (default), random, or a checkpoint path")
     run.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
     run.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="bf16/fp16: CUDA autocast")
+    run.add_argument(
+        "--layout", default="auto", choices=list(LAYOUTS),
+        help="memory layout: auto (time both at load and keep the faster, the default), nchw, channels-last",
+    )
     run.add_argument("--top-k", type=_positive_int, default=5)
     run.add_argument("--json", metavar="OUT.json", help="also write the analysis (a list for several images)")
     run.set_defaults(handler=_analyze_command)

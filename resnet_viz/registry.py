@@ -24,6 +24,7 @@ import torch
 
 from .gate import Activity, LongLease, ModelGate
 from .model import ARCHS, ResNet
+from .runtime import LAYOUTS
 from .weights import WeightsError, imagenet_file, load_model
 
 __all__ = ["LoadedModel", "ModelRegistry"]
@@ -42,8 +43,16 @@ class LoadedModel:
 class ModelRegistry:
     """arch -> model, loaded on first use (one load per arch even when requests race)."""
 
-    def __init__(self, weights: str = "imagenet", device: str | torch.device = "auto", precision: str = "fp32") -> None:
-        self.weights, self.device, self.precision = str(weights), device, precision
+    def __init__(
+        self,
+        weights: str = "imagenet",
+        device: str | torch.device = "auto",
+        precision: str = "fp32",
+        layout: str = "auto",
+    ) -> None:
+        if layout not in LAYOUTS:  # fail at start-up, not at the first visitor's request
+            raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+        self.weights, self.device, self.precision, self.layout = str(weights), device, precision, layout
         self._models: dict[str, LoadedModel] = {}
         self._locks = {arch: threading.Lock() for arch in ARCHS}
         self.activity = Activity()  # whether any of these models is computing (see gate.Activity)
@@ -62,12 +71,13 @@ class ModelRegistry:
 
     def _load(self, arch: str) -> LoadedModel:
         try:
-            return LoadedModel(load_model(arch, self.weights, self.device, precision=self.precision), None, None)
+            model = load_model(arch, self.weights, self.device, precision=self.precision, layout=self.layout)
+            return LoadedModel(model, None, None)
         except WeightsError as exc:
             if self.weights != "imagenet":
                 raise  # a path the operator chose: starting with other weights would mislead
             log.warning("%s; serving %s with random weights", exc, arch)
-            model = load_model(arch, "random", self.device, precision=self.precision)
+            model = load_model(arch, "random", self.device, precision=self.precision, layout=self.layout)
             return LoadedModel(model, str(exc), imagenet_file(arch).path.parent)
 
     @contextmanager

@@ -7,6 +7,7 @@ what to do about it. Checkpoints are only ever read with ``weights_only=True`` o
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -21,7 +22,9 @@ import torchvision
 from torch import Tensor, nn
 
 from .model import ARCHS, ResNet, build_model
-from .runtime import MEMORY_FORMAT
+from .cpu import configure_threads
+from .layout import ForwardTimer, choose_layout
+from .runtime import LAYOUTS, RuntimeInfo, dtype_name, model_device
 
 __all__ = [
     "ImageNetFile",
@@ -55,6 +58,7 @@ class ModelMeta:
     categories: tuple[str, ...]  # class index -> label, from torchvision's weights meta
     transforms: nn.Module  # the weights' own preprocessing (resize, centre crop, normalise)
     precision: str = "fp32"  # "bf16"/"fp16": inference under CUDA autocast (see runtime.autocast)
+    runtime: RuntimeInfo | None = None  # device, memory layout, threads, dtype: set by load_model
 
 
 @dataclass(frozen=True)
@@ -257,17 +261,27 @@ def load_model(
     device: str | torch.device = "auto",
     *,
     precision: str = "fp32",
+    layout: str = "auto",
     progress: bool = True,
+    layout_timer: ForwardTimer | None = None,
 ) -> ResNet:
     """A ready-to-probe model in eval mode, with ``model.meta`` (labels, preprocessing).
 
     ``weights``: "imagenet" (torchvision's DEFAULT checkpoint, from torch's hub cache or
     downloaded there), "random" (seeded, identical on every run) or a checkpoint path.
     Parameters are frozen (``requires_grad=False``): attributions need input gradients only.
-    The model is in channels-last memory (see :mod:`resnet_viz.runtime`). ``precision`` "bf16" or
-    "fp16" (CUDA only) runs inference under autocast; attributions always use float32.
+    ``precision`` "bf16" or "fp16" (CUDA only) runs inference under autocast; attributions
+    always use float32.
+
+    ``layout``: "auto" times a few forwards in NCHW and in channels-last memory on the device and
+    keeps the faster (see :mod:`resnet_viz.layout`; ``layout_timer`` fakes the clock in tests);
+    "nchw" or "channels-last" skips the measurement. The first load in a process also sets torch's
+    CPU threads to the CPUs the process may use (see :mod:`resnet_viz.cpu`). What was chosen is
+    ``model.meta.runtime``.
     """
     _check_arch(arch)
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     target = resolve_device(device)
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
@@ -293,4 +307,18 @@ def load_model(
         precision=precision,
     )
     model.requires_grad_(False)
-    return model.eval().to(target, memory_format=MEMORY_FORMAT)
+    threads = configure_threads()  # before timing anything: the thread count changes the timings
+    model = model.eval().to(target)
+    model, choice = choose_layout(model, layout, key=(arch, str(target), precision), timer=layout_timer)
+    model.meta = dataclasses.replace(
+        model.meta,
+        runtime=RuntimeInfo(
+            device=str(model_device(model)),
+            layout=choice.layout,
+            threads=threads,
+            dtype=dtype_name(precision),
+            chosen_by=choice.chosen_by,
+            forward_ms=choice.forward_ms,
+        ),
+    )
+    return model

@@ -12,6 +12,8 @@ from resnet_viz.explorer import Explorer
 from resnet_viz.registry import ModelRegistry
 from resnet_viz.sessions import SessionStore
 
+from .conftest import TEST_LAYOUT
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -23,7 +25,7 @@ def running_app(
     sys.path.insert(0, str(ROOT))
     import app
 
-    explorer = explorer or Explorer(ModelRegistry("random", "cpu"), SessionStore())
+    explorer = explorer or Explorer(ModelRegistry("random", "cpu", layout=TEST_LAYOUT), SessionStore())
     demo = app.build_demo(arch, explorer=explorer, **(build or {}))
     options = {**app.launch_kwargs(port=None), "quiet": True, **launch_overrides}
     _, url, _ = demo.launch(prevent_thread_lock=True, **options)

@@ -24,13 +24,18 @@ ASSETS = ROOT / "assets"
 EXAMPLES = sorted(p for p in ASSETS.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
 
 
+# The shared test models skip load_model's layout measurement: it costs start-up time, and on a
+# busy machine it may pick either layout, whose results differ in the last bits of a float.
+# Apps and CLI runs that tests compare with these models are given the same layout.
+TEST_LAYOUT = "channels-last"
+
 _models: dict[str, ResNet] = {}
 
 
 def random_model(arch: str) -> ResNet:
     """One shared, read-only random-weight model per arch, as the app shares its models."""
     if arch not in _models:
-        _models[arch] = resnet_viz.load_model(arch, weights="random", device="cpu")
+        _models[arch] = resnet_viz.load_model(arch, weights="random", device="cpu", layout=TEST_LAYOUT)
     return _models[arch]
 
 

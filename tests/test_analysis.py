@@ -24,7 +24,7 @@ def _input(model, path) -> torch.Tensor:
 def test_schema_and_json(resnet50, examples):
     report = analyze(resnet50, examples[0], top_k=5)
     json.loads(json.dumps(report, allow_nan=False))  # strict JSON: no NaN or inf
-    assert set(report) == {"arch", "weights", "device", "image", "predictions", "stages", "blocks", "timing_ms"}
+    assert set(report) == {"arch", "weights", "device", "runtime", "image", "predictions", "stages", "blocks", "timing_ms"}
     assert (report["arch"], report["weights"], report["device"]) == ("resnet50", "random", "cpu")
     assert [p["rank"] for p in report["predictions"]] == [1, 2, 3, 4, 5]
     probs = [p["probability"] for p in report["predictions"]]

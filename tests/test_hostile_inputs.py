@@ -15,7 +15,7 @@ import pytest
 from resnet_viz import ImageError, analyze
 
 from .app_server import RestClient, running_app
-from .conftest import ROOT, random_model
+from .conftest import ROOT, TEST_LAYOUT, random_model
 from .odd_images import hostile, unusual
 
 REJECTED = {  # file -> the reason its message must give
@@ -66,7 +66,7 @@ def test_cli(files, reference, tmp_path):
     out = tmp_path / "all.json"
     done = subprocess.run(
         [sys.executable, "-m", "resnet_viz", "analyze", *paths, "--arch", "resnet18", "--weights", "random",
-         "--json", str(out)],
+         "--layout", TEST_LAYOUT, "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 2

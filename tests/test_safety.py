@@ -27,6 +27,15 @@ def test_command_line_defaults(app_module):
     args = app_module.parse_args([])
     assert (args.host, args.port, args.share, args.precision, args.batching) == ("127.0.0.1", 7860, False, "fp32", True)
     assert app_module.parse_args(["--share", "--host", "0.0.0.0"]).share is True
+    assert args.layout == "auto"
+
+
+def test_the_app_layout_flag_reaches_the_models(app_module, monkeypatch):
+    args = app_module.parse_args(["--weights", "random", "--arch", "resnet18", "--device", "cpu", "--layout", "nchw"])
+    registry = app_module.demo_from_args(args).explorer.registry
+    assert registry.layout == "nchw"
+    with pytest.raises(SystemExit):  # argparse's one-line message for a layout it does not know
+        app_module.parse_args(["--layout", "../../etc"])
 
 
 def test_launch_defaults(app_module):
