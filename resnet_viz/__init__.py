@@ -3,6 +3,10 @@
 from .analysis import AnalysisTensors, analyze, analyze_batch
 from .architecture import architecture_table, architecture_totals
 from .attribution import METHODS, attribute
+from .cifar import CifarResNet, build_cifar_model
+from .degradation import DegradationConfig, DegradationResult, NetworkCurve, degradation_experiment
+from .degradation_data import DataError
+from .degradation_runner import DegradationRunner
 from .gradient_flow import gradient_flow
 from .hooks import forward_taps, hook_count
 from .lesion import lesion
@@ -17,8 +21,14 @@ __all__ = [
     "BasicBlock",
     "BlockInfo",
     "Bottleneck",
+    "CifarResNet",
+    "DataError",
+    "DegradationConfig",
+    "DegradationResult",
+    "DegradationRunner",
     "ImageError",
     "ModelMeta",
+    "NetworkCurve",
     "ResNet",
     "StageInfo",
     "WeightsError",
@@ -27,7 +37,9 @@ __all__ = [
     "architecture_table",
     "architecture_totals",
     "attribute",
+    "build_cifar_model",
     "build_model",
+    "degradation_experiment",
     "fetch_imagenet",
     "forward_taps",
     "gradient_flow",
