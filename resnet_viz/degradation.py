@@ -42,33 +42,37 @@ __all__ = ["DegradationConfig", "DegradationResult", "NetworkCurve", "Progress",
 
 log = logging.getLogger(__name__)
 
+_VARIANTS = (False, True)  # plain, then residual: the twins trained for every depth
+
 
 @dataclass(frozen=True)
 class DegradationConfig:
     """Everything that defines a run; the defaults are the app's live run on a 2-core CPU."""
 
     depths: tuple[int, ...] = (20, 56)  # each 6n + 2; plain and residual twin for each
-    data: str = "offline"  # "offline" (generated shapes, 16x16) or "cifar10"
-    steps: int = 600  # SGD steps per network
+    data: str = "offline"  # "offline" (generated gratings, 8x8) or "cifar10"
+    steps: int = 1000  # SGD steps per network
     batch_size: int = 32
     seed: int = 0  # initialisation (plain-d and ResNet-d start from the same weights) and batch order
     shortcut: str = "A"  # "A": zero-padding, parameter-free (the paper's CIFAR choice); "B": projection
-    lr: float = 0.1
+    lr: float | None = None  # None: the paper's 0.1 at batch 128, scaled linearly: 0.1 x batch_size / 128
     momentum: float = 0.9
     weight_decay: float = 1e-4
     milestones: tuple[float, ...] = (0.5, 0.75)  # lr x gamma at these fractions of steps (paper: 32k, 48k of 64k)
     gamma: float = 0.1
-    warmup_lr: float = 0.01  # nets at least warmup_depth deep start here, as ResNet-110 in the paper
+    warmup_factor: float = 0.1  # nets at least warmup_depth deep start at lr x this (paper: 0.01 for ResNet-110)
     warmup_depth: int = 110
     warmup_until_error: float = 0.8  # ... until the running training error is below this
     warmup_max_steps: int = 400  # ... or this many steps have passed
     log_every: int = 5  # steps between logged points (one point for every network at once)
-    eval_every: int = 20  # steps between test-error evaluations (a multiple of log_every)
+    eval_every: int = 50  # steps between test-error evaluations (a multiple of log_every)
     eval_size: int = 500  # test images in each test-error evaluation
     final_train_size: int = 2000  # training images in the final eval-mode training error
     track_ratios: bool = True  # |F(x)| / |x| per stage of the residual nets at each evaluation
 
     def __post_init__(self) -> None:
+        if self.lr is None and isinstance(self.batch_size, int):
+            object.__setattr__(self, "lr", 0.1 * self.batch_size / 128)  # linear scaling (Goyal et al. 2017)
         _check_config(self)
 
     def to_json(self) -> dict[str, Any]:
@@ -94,7 +98,7 @@ def _check_config(c: DegradationConfig) -> None:
         _positive(name, getattr(c, name))
     if c.eval_every % c.log_every:
         raise ValueError(f"eval_every ({c.eval_every}) must be a multiple of log_every ({c.log_every})")
-    for name in ("lr", "warmup_lr", "gamma"):
+    for name in ("lr", "warmup_factor", "gamma"):
         value = getattr(c, name)
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -208,9 +212,19 @@ def _build(config: DegradationConfig, depth: int, residual: bool, classes: int, 
         return build_cifar_model(depth, residual=residual, shortcut=config.shortcut, num_classes=classes).to(device)
 
 
+def _sgd(model: nn.Module, config: DegradationConfig) -> torch.optim.SGD:
+    kwargs = dict(lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    try:
+        # One fused update for all ~170 tensors of a 56-layer net instead of a Python loop over
+        # them: about 5% of a step at 8x8 on the CPU, more on a GPU.
+        return torch.optim.SGD(model.parameters(), fused=True, **kwargs)
+    except (RuntimeError, ValueError):  # a device without a fused SGD kernel
+        return torch.optim.SGD(model.parameters(), **kwargs)
+
+
 def _lr(config: DegradationConfig, run: _Run, step: int) -> float:
     if run.warming_up:
-        return config.warmup_lr
+        return config.lr * config.warmup_factor
     passed = sum(step >= m * config.steps for m in config.milestones)
     return config.lr * config.gamma**passed
 
@@ -319,7 +333,7 @@ def degradation_experiment(
         training_data = load_data(cfg.data, download=True)
     td = training_data.to(dev)
     classes = len(td.classes)
-    order = [(d, residual) for residual in (False, True) for d in cfg.depths]  # plain first, as Fig. 6
+    order = [(d, residual) for residual in _VARIANTS for d in cfg.depths]  # plain first, as Fig. 6
     runs = []
     for depth, residual in order:
         model = _build(cfg, depth, residual, classes, dev)
@@ -330,7 +344,7 @@ def degradation_experiment(
             shortcut=cfg.shortcut if residual else None,
             parameters=sum(p.numel() for p in model.parameters()),
         )
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        optimizer = _sgd(model, cfg)
         runs.append(_Run(model, optimizer, curve, warming_up=depth >= cfg.warmup_depth))
 
     g = torch.Generator().manual_seed(cfg.seed)

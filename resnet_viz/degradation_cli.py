@@ -106,8 +106,11 @@ def _degradation_command(args: argparse.Namespace) -> int:
     }
     if args.milestones is not None:
         config["milestones"] = tuple(args.milestones)
-    if args.json and Path(args.json).is_dir() or args.plot and Path(args.plot).is_dir():
-        return _error(f"{args.json if args.json and Path(args.json).is_dir() else args.plot} is a folder, not a file name")
+    for path in (args.json, args.plot):  # checked before the run, not after minutes of training
+        if path and Path(path).is_dir():
+            return _error(f"{path} is a folder; give a file name")
+        if path and not Path(path).parent.is_dir():
+            return _error(f"{path}: folder {str(Path(path).parent)!r} does not exist")
     start = time.time()
     try:
         result = degradation_experiment(
@@ -160,10 +163,11 @@ def add_degradation_parser(commands: Any) -> None:
     run.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, ...")
     run.add_argument("--threads", type=_positive, help="torch CPU threads (default: torch's choice)")
     run.add_argument("--shortcut", choices=["A", "B"], help="A: zero-padding (default), B: projection")
-    run.add_argument("--lr", type=float, help=f"base learning rate (default {d.lr})")
+    run.add_argument("--lr", type=float, help="base learning rate (default: 0.1 x batch size / 128, the paper's 0.1 at 128)")
     run.add_argument("--milestones", type=_fraction, nargs="*", metavar="F",
                      help="lr / 10 at these fractions of the steps (default 0.5 0.75)")
-    run.add_argument("--warmup-depth", type=_positive, help=f"nets this deep start at lr 0.01 (default {d.warmup_depth})")
+    run.add_argument("--warmup-depth", type=_positive,
+                     help=f"nets this deep start at lr / 10 until 80%% training error (default {d.warmup_depth})")
     run.add_argument("--log-every", type=_positive, help=f"steps between points (default {d.log_every})")
     run.add_argument("--eval-every", type=_positive, help=f"steps between test evaluations (default {d.eval_every})")
     run.add_argument("--eval-size", type=_positive, help=f"test images per evaluation (default {d.eval_size})")

@@ -1,10 +1,11 @@
-"""Training data for the degradation lab: the offline shapes, or CIFAR-10 through torchvision.
+"""Training data for the degradation lab: the offline gratings, or CIFAR-10 through torchvision.
 
 Both come as one :class:`TrainingData`: uint8 image tensors kept whole in memory (CIFAR-10 is
-150 MB, the shapes 15 MB), per-channel mean and std, and the paper's augmentation done on whole
+150 MB, the gratings 4 MB), per-channel mean and std, and the paper's augmentation done on whole
 batches on the training device (He et al. 2016, section 4.2: pad 4 pixels on each side, take a
 random 32x32 crop, flip horizontally with probability 1/2; test images are only normalised).
-The offline 16x16 shapes get the same augmentation scaled to their size (2-pixel padding).
+The offline 8x8 gratings get the crop scaled to their size (1-pixel padding) and no flip, which
+would change their class.
 
 CIFAR-10 is read by torchvision's own ``CIFAR10`` loader from ``<root>/cifar-10-batches-py``
 (default root: ``$TORCH_HOME/datasets``), which ``python -m resnet_viz download --data cifar10``
@@ -28,7 +29,7 @@ import torch
 import torchvision
 from torch import Tensor
 
-from . import shapes_data
+from . import gratings_data
 
 __all__ = ["DATASETS", "DataError", "TrainingData", "cifar10_root", "fetch_cifar10", "load_data"]
 
@@ -118,23 +119,23 @@ class TrainingData:
 
 @lru_cache(maxsize=1)
 def _offline() -> TrainingData:
-    train_x, train_y = shapes_data.make_shapes(shapes_data.TRAIN_SIZE, shapes_data.TRAIN_SEED)
-    test_x, test_y = shapes_data.make_shapes(shapes_data.TEST_SIZE, shapes_data.TEST_SEED)
+    train_x, train_y = gratings_data.make_gratings(gratings_data.TRAIN_SIZE, gratings_data.TRAIN_SEED)
+    test_x, test_y = gratings_data.make_gratings(gratings_data.TEST_SIZE, gratings_data.TEST_SEED)
     pixels = train_x.float().div(255)
-    mean = tuple(float(v) for v in pixels.mean(dim=(0, 2, 3)))
-    std = tuple(float(v) for v in pixels.std(dim=(0, 2, 3)))
-    size = shapes_data.IMAGE_SIZE
+    size = gratings_data.IMAGE_SIZE
     return TrainingData(
         name="offline",
-        classes=shapes_data.CLASSES,
+        classes=gratings_data.CLASSES,
         train_images=train_x,
         train_labels=train_y,
         test_images=test_x,
         test_labels=test_y,
-        mean=mean,  # type: ignore[arg-type]
-        std=std,  # type: ignore[arg-type]
-        pad=size // 8,
-        description=f"textured shapes, {size}x{size}, generated from fixed seeds (resnet_viz.shapes_data)",
+        mean=tuple(float(v) for v in pixels.mean(dim=(0, 2, 3))),  # type: ignore[arg-type]
+        std=tuple(float(v) for v in pixels.std(dim=(0, 2, 3))),  # type: ignore[arg-type]
+        pad=size // 8,  # the paper's 4 px at 32 px, scaled
+        flip=False,  # a mirrored grating has another orientation, so another class
+        description=f"oriented gratings in noise, {size}x{size}, ten orientation classes, generated from "
+        "fixed seeds (resnet_viz.gratings_data)",
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from resnet_viz.degradation_data import CIFAR10_MEAN, DataError, TrainingData, load_data
-from resnet_viz.shapes_data import CLASSES, TEST_SEED, TEST_SIZE, TRAIN_SEED, TRAIN_SIZE, make_shapes
+from resnet_viz.gratings_data import CLASSES, TEST_SEED, TEST_SIZE, TRAIN_SEED, TRAIN_SIZE, make_gratings
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -24,67 +24,115 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def test_shapes_are_deterministic_and_balanced():
-    a_images, a_labels = make_shapes(200, seed=5)
-    b_images, b_labels = make_shapes(200, seed=5)
+def test_gratings_are_deterministic_and_balanced():
+    a_images, a_labels = make_gratings(200, seed=5)
+    b_images, b_labels = make_gratings(200, seed=5)
     assert torch.equal(a_images, b_images) and torch.equal(a_labels, b_labels)
-    assert a_images.shape == (200, 3, 16, 16) and a_images.dtype == torch.uint8
+    assert a_images.shape == (200, 3, 8, 8) and a_images.dtype == torch.uint8
     assert torch.bincount(a_labels, minlength=10).tolist() == [20] * 10
-    c_images, _ = make_shapes(200, seed=6)
-    assert not torch.equal(a_images, c_images)
+    assert not torch.equal(a_images, make_gratings(200, seed=6)[0])
 
 
-def test_colour_is_not_a_cue():
-    # The per-class mean image brightness stays within a few grey levels: only the shape tells.
-    images, labels = make_shapes(2000, seed=0)
-    means = torch.stack([images[labels == c].float().mean() for c in range(10)])
-    assert float(means.max() - means.min()) < 12  # of 255
+def _orientation_bin(images: torch.Tensor) -> torch.Tensor:
+    """The bin of each image's dominant stripe normal, from the structure tensor (an independent
+    estimate: image gradients, summed over colour channels)."""
+    x = images.double()
+    gx = x[:, :, 1:-1, 2:] - x[:, :, 1:-1, :-2]  # central differences
+    gy = x[:, :, 2:, 1:-1] - x[:, :, :-2, 1:-1]
+    jxx, jyy, jxy = (gx * gx).sum((1, 2, 3)), (gy * gy).sum((1, 2, 3)), (gx * gy).sum((1, 2, 3))
+    normal = 0.5 * torch.atan2(2 * jxy, jxx - jyy)  # in (-pi/2, pi/2]
+    return (torch.rad2deg(normal) % 180 // 18).long()
+
+
+def test_the_class_is_the_orientation():
+    images, labels = make_gratings(1000, seed=0, size=32)  # larger images: a clean estimate
+    estimated = _orientation_bin(images)
+    off_by = (estimated - labels).abs()
+    off_by = torch.minimum(off_by, 10 - off_by)  # 0 and 180 degrees are the same orientation
+    assert (off_by == 0).float().mean() > 0.6  # exact bin (gratings near a boundary may miss it)
+    assert (off_by <= 1).float().mean() > 0.97  # never far off
+
+
+def test_a_linear_read_out_of_the_pixels_does_poorly():
+    # Random phase: every class averages to the same flat image, so no template matches a class.
+    # Least squares on the raw pixels still gets a little above chance (from how strongly, not
+    # how, the pixels vary), far from what the networks reach (README: 5-10% error).
+    train_x, train_y = make_gratings(4000, seed=1)
+    test_x, test_y = make_gratings(1000, seed=2)
+    means = torch.stack([train_x[train_y == c].double().mean(0) for c in range(10)])  # (10, 3, 8, 8)
+    sampling = train_x.double().std() / (len(train_x) / 10) ** 0.5  # std of a mean of 400 images
+    assert (means - means.mean(0)).abs().max() < 5 * sampling  # differences are sampling noise
+
+    def features(x):
+        return np.concatenate([x.flatten(1).double().numpy() / 255, np.ones((len(x), 1))], axis=1)
+
+    weights, *_ = np.linalg.lstsq(features(train_x), np.eye(10)[train_y.numpy()], rcond=None)
+    accuracy = (features(test_x) @ weights).argmax(1) == test_y.numpy()
+    assert accuracy.mean() < 0.35  # chance is 0.10
 
 
 def test_offline_split_is_fixed_and_disjoint():
     data = load_data("offline")
     assert data.classes == CLASSES
-    assert data.train_images.shape == (TRAIN_SIZE, 3, 16, 16) and data.test_images.shape == (TEST_SIZE, 3, 16, 16)
+    assert data.train_images.shape == (TRAIN_SIZE, 3, 8, 8) and data.test_images.shape == (TEST_SIZE, 3, 8, 8)
     # The split is exactly "TRAIN_SIZE images from TRAIN_SEED, TEST_SIZE images from TEST_SEED".
-    assert torch.equal(data.test_images, make_shapes(TEST_SIZE, TEST_SEED)[0])
+    assert torch.equal(data.test_images, make_gratings(TEST_SIZE, TEST_SEED)[0])
     assert TRAIN_SEED != TEST_SEED
     flat_train = {bytes(x.numpy()) for x in data.train_images[:2000]}
     assert not any(bytes(x.numpy()) in flat_train for x in data.test_images)
     assert torch.bincount(data.test_labels).tolist() == [TEST_SIZE // 10] * 10
     assert load_data("offline") is data  # made once per process
     info = data.info()
-    assert info["train_size"] == TRAIN_SIZE and info["image_size"] == 16 and data.pad == 2
+    assert info["train_size"] == TRAIN_SIZE and info["image_size"] == 8 and data.pad == 1 and not data.flip
 
 
-def test_augmentation_crops_flips_and_normalises():
+def test_offline_data_is_normalised_with_its_training_statistics():
     data = load_data("offline")
-    index = torch.arange(64)
-    clean, labels = data.test_batch(index, train_split=True)
-    assert torch.equal(labels, data.train_labels[:64])
-    # Normalised with the training split's statistics: about zero mean, unit std per channel.
-    all_x, _ = data.test_batch(torch.arange(4000), train_split=True)
-    assert all_x.mean(dim=(0, 2, 3)).abs().max() < 0.05
-    assert (all_x.std(dim=(0, 2, 3)) - 1).abs().max() < 0.05
-    g = torch.Generator().manual_seed(0)
-    augmented, aug_labels = data.train_batch(index, g)
-    assert augmented.shape == clean.shape and torch.equal(aug_labels, labels)
+    x, labels = data.test_batch(torch.arange(4000), train_split=True)
+    assert torch.equal(labels, data.train_labels[:4000])
+    assert x.mean(dim=(0, 2, 3)).abs().max() < 0.05
+    assert (x.std(dim=(0, 2, 3)) - 1).abs().max() < 0.05
+
+
+def _crops_and_flips(data: TrainingData, n: int = 32) -> list[set[tuple[int, int, bool]]]:
+    """For each augmented image, the (dy, dx, flipped) that turn its clean source into it."""
+    index = torch.arange(n)
+    clean, _ = data.test_batch(index, train_split=True)
+    augmented, labels = data.train_batch(index, torch.Generator().manual_seed(0))
     again, _ = data.train_batch(index, torch.Generator().manual_seed(0))
-    assert torch.equal(augmented, again)  # the generator decides everything
-    # Every augmented image is a shifted (by at most pad px), maybe mirrored, copy of the clean one.
-    p = data.pad
+    assert torch.equal(augmented, again) and torch.equal(labels, data.train_labels[:n])
+    p, size = data.pad, data.image_size
     padded = torch.nn.functional.pad(clean, (p, p, p, p))
-    for k in range(8):
-        hits = [
+    found = []
+    for k in range(n):
+        found.append({
             (dy, dx, flip)
             for dy in range(2 * p + 1)
             for dx in range(2 * p + 1)
             for flip in (False, True)
-            if torch.allclose(
-                (padded[k, :, dy : dy + 16, dx : dx + 16].flip(-1) if flip else padded[k, :, dy : dy + 16, dx : dx + 16]),
-                augmented[k],
-            )
-        ]
-        assert hits, f"image {k} is not a crop/flip of its source"
+            if torch.equal(padded[k, :, dy : dy + size, dx : dx + size].flip(-1) if flip
+                           else padded[k, :, dy : dy + size, dx : dx + size], augmented[k])
+        })
+    return found
+
+
+def test_augmentation_is_a_random_crop_and_flip():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (32, 3, 12, 12), generator=g, dtype=torch.uint8)
+    labels = torch.arange(32) % 10
+    data = TrainingData("noise", tuple("abcdefghij"), images, labels, images, labels, (0.5,) * 3, (0.25,) * 3, 2, "x")
+    found = _crops_and_flips(data)
+    assert all(len(f) == 1 for f in found)  # noise images: exactly one way to make each
+    shifts = {(dy, dx) for f in found for dy, dx, _ in f}
+    assert len(shifts) > 5 and max(max(s) for s in shifts) <= 4  # random offsets within 2 * pad
+    flips = [flip for f in found for *_, flip in f]
+    assert 0 < sum(flips) < len(flips)
+
+
+def test_offline_gratings_are_cropped_but_never_flipped():
+    found = _crops_and_flips(load_data("offline"))
+    assert all(f for f in found)  # each is a 1-px shifted copy
+    assert all(any(not flip for *_, flip in f) for f in found)
 
 
 def _fake_cifar(root: Path, per_batch: int = 4) -> Path:
