@@ -51,7 +51,7 @@ class DegradationConfig:
 
     depths: tuple[int, ...] = (20, 56)  # each 6n + 2; plain and residual twin for each
     data: str = "offline"  # "offline" (generated gratings, 8x8) or "cifar10"
-    steps: int = 1000  # SGD steps per network
+    steps: int = 1100  # SGD steps per network
     batch_size: int = 32
     seed: int = 0  # initialisation (plain-d and ResNet-d start from the same weights) and batch order
     shortcut: str = "A"  # "A": zero-padding, parameter-free (the paper's CIFAR choice); "B": projection
@@ -184,7 +184,8 @@ class DegradationResult:
 
 Progress = Callable[[float, DegradationResult], Any]
 """``progress(fraction, partial)`` is called after every round of steps (one step of each
-network, a fraction of a second on a CPU) with a fresh copy of the result so far; a new logged
+network, a fraction of a second on a CPU), after each network's final evaluation, and once more
+with the finished result; ``partial`` is a fresh copy of the result so far, and a new logged
 point is there when ``partial.points`` grew. It may block (the run waits) or raise (the run stops,
 the exception propagates)."""
 
@@ -365,15 +366,22 @@ def degradation_experiment(
                 _log(cfg, run, step)
                 if step % cfg.eval_every == 0 and step != cfg.steps:
                     _evaluate(cfg, run, td, eval_index, step)
-            if step == cfg.steps:
-                _evaluate(cfg, run, td, torch.arange(n_test), step)
-                run.curve.final_test_error = run.curve.test_error[-1]
-                run.curve.final_train_error = _error(run.model, td, final_train_index, train_split=True)
             _sync(dev)
             run.curve.seconds += time.perf_counter() - tic
         result.step = step
-        if progress is not None and step != cfg.steps:
+        if progress is not None:
             progress(step / cfg.steps, _snapshot(result, runs, start))
+    # The final evaluations (whole test split, a fixed training subset), one network at a time
+    # with a progress call after each, so no wait between two calls is longer than one of them.
+    for run in runs:
+        tic = time.perf_counter()
+        _evaluate(cfg, run, td, torch.arange(n_test), cfg.steps)
+        run.curve.final_test_error = run.curve.test_error[-1]
+        run.curve.final_train_error = _error(run.model, td, final_train_index, train_split=True)
+        _sync(dev)
+        run.curve.seconds += time.perf_counter() - tic
+        if progress is not None and run is not runs[-1]:
+            progress(1.0, _snapshot(result, runs, start))
     result.finished = True
     result.seconds = time.perf_counter() - start
     final = _snapshot(result, runs, start)

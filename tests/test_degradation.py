@@ -80,9 +80,12 @@ def test_progress_gets_growing_partial_copies(data):
     degradation_experiment(**TINY, device="cpu", training_data=data,
                            progress=lambda fraction, partial: calls.append((fraction, partial)))
     fractions = [f for f, _ in calls]
-    assert len(calls) == 12 and fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert [p.points for _, p in calls] == [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4]
-    assert [p.finished for _, p in calls] == [False] * 11 + [True]
+    # One call per round of steps, one after each of the first three networks' final evaluation,
+    # one with the finished result.
+    assert len(calls) == 12 + 3 + 1 and fractions == sorted(fractions) and fractions[-4:] == [1.0] * 4
+    assert [p.points for _, p in calls] == [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 4, 4]
+    assert [p.finished for _, p in calls] == [False] * 15 + [True]
+    assert [n.final_train_error is not None for n in calls[13][1].networks] == [True, True, False, False]
     first_point = calls[2][1]
     assert all(len(n.train_error) == 1 for n in first_point.networks)  # a copy: later points did not land in it
     assert first_point.networks[0].final_train_error is None
