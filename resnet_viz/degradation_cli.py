@@ -163,7 +163,7 @@ def add_degradation_parser(commands: Any) -> None:
     run.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, ...")
     run.add_argument("--threads", type=_positive, help="torch CPU threads (default: torch's choice)")
     run.add_argument("--shortcut", choices=["A", "B"], help="A: zero-padding (default), B: projection")
-    run.add_argument("--lr", type=float, help="base learning rate (default: 0.1 x batch size / 128, the paper's 0.1 at 128)")
+    run.add_argument("--lr", type=float, help=f"base learning rate (default {d.lr}; the paper: 0.1 at batch 128)")
     run.add_argument("--milestones", type=_fraction, nargs="*", metavar="F",
                      help="lr / 10 at these fractions of the steps (default 0.5 0.75)")
     run.add_argument("--warmup-depth", type=_positive,

@@ -124,14 +124,6 @@ def test_plain_and_residual_twins_start_from_the_same_weights():
         assert k == k2 and torch.equal(p, r)
 
 
-def test_default_lr_is_the_papers_scaled_to_the_batch():
-    from resnet_viz.degradation import DegradationConfig
-
-    assert DegradationConfig(batch_size=128).lr == pytest.approx(0.1)  # He et al.: 0.1 at batch 128
-    assert DegradationConfig(batch_size=32).lr == pytest.approx(0.025)
-    assert DegradationConfig(batch_size=32, lr=0.2).lr == 0.2
-
-
 def test_warm_up_and_milestones_in_the_lr_curve(data):
     result = degradation_experiment(
         depths=(8, 14), steps=20, batch_size=8, log_every=2, eval_every=10, eval_size=8, final_train_size=8,
