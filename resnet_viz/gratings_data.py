@@ -11,7 +11,7 @@ no information about the class: the
 period (2.5-5 px), the phase, the two colours the stripes swing between, the contrast (0.3-0.6)
 and the noise (standard deviation 0.08 on the 0..1 scale). The phase is random, so every class
 averages to the same flat image and no pixel template matches a class (least squares on the raw
-pixels gets about a quarter of the test images right, chance being 10%); a network has to learn
+pixels gets under a third of the test images right, chance being 10%); a network has to learn
 oriented, phase-invariant detectors from noisy 8x8 patches, which takes plain-20 hundreds of steps.
 
 Why this and why 8x8 (measured on this project's 2-core CPU, one thread, see the README): the
