@@ -3,9 +3,13 @@
 from .analysis import AnalysisTensors, analyze, analyze_batch
 from .architecture import architecture_table, architecture_totals
 from .attribution import METHODS, attribute
+from .cifar import CifarResNet, build_cifar_model
+from .degradation import DegradationConfig, DegradationResult, NetworkCurve, degradation_experiment
+from .degradation_data import DataError
+from .degradation_runner import DegradationRunner
 from .exemplars import Exemplar, ExemplarIndex, IndexFileError, build_index, load_index
-from .fingerprint import weights_sha256
 from .feature_vis import ChannelVisualization, visualize_channel
+from .fingerprint import weights_sha256
 from .gradient_flow import gradient_flow
 from .hooks import forward_taps, hook_count
 from .lesion import lesion
@@ -20,13 +24,19 @@ __all__ = [
     "AnalysisTensors",
     "BasicBlock",
     "BlockInfo",
-    "ChannelVisualization",
     "Bottleneck",
+    "ChannelVisualization",
+    "CifarResNet",
+    "DataError",
+    "DegradationConfig",
+    "DegradationResult",
+    "DegradationRunner",
     "Exemplar",
     "ExemplarIndex",
     "ImageError",
     "IndexFileError",
     "ModelMeta",
+    "NetworkCurve",
     "ResNet",
     "StageInfo",
     "WeightsError",
@@ -35,8 +45,10 @@ __all__ = [
     "architecture_table",
     "architecture_totals",
     "attribute",
+    "build_cifar_model",
     "build_index",
     "build_model",
+    "degradation_experiment",
     "fetch_imagenet",
     "forward_taps",
     "gradient_flow",
@@ -48,6 +60,6 @@ __all__ = [
     "preprocess",
     "resolve_device",
     "stage_geometry",
-    "weights_sha256",
     "visualize_channel",
+    "weights_sha256",
 ]

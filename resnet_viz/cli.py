@@ -1,4 +1,5 @@
-"""``python -m resnet_viz``: analyse images from the shell, fetch ImageNet weights ahead of time, or index a folder."""
+"""``python -m resnet_viz``: analyse images from the shell, fetch ImageNet weights or CIFAR-10 ahead
+of time, index a folder, visualise channels, or run the degradation experiment."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, Sequence
 from .analysis import analyze
 from .exemplars.command import add_index_command
 from .cli_visualize import add_visualize_command
+from .degradation_cli import add_degradation_parser, download_data
 from .model import ARCHS
 from .preprocess import ImageError
 from .runtime import LAYOUTS
@@ -77,6 +79,8 @@ def _analyze_command(args: argparse.Namespace) -> int:
 
 
 def _download_command(args: argparse.Namespace) -> int:
+    if args.data:
+        return download_data(args.data)
     archs = list(ARCHS) if args.all else (args.arch or ["resnet50"])
     for arch in archs:
         try:
@@ -113,19 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", metavar="OUT.json", help="also write the analysis (a list for several images)")
     run.set_defaults(handler=_analyze_command)
 
-    fetch = commands.add_parser("download", help="fetch ImageNet weights into torch's hub cache")
+    fetch = commands.add_parser("download", help="fetch ImageNet weights into torch's hub cache, or CIFAR-10")
     which = fetch.add_mutually_exclusive_group()
     which.add_argument("--arch", nargs="+", choices=list(ARCHS), help="default: resnet50")
     which.add_argument("--all", action="store_true", help="all five architectures")
+    which.add_argument("--data", choices=["cifar10"], help="a data set for the degradation experiment instead")
     fetch.add_argument("--quiet", action="store_true", help="no progress bar")
     fetch.set_defaults(handler=_download_command)
 
     add_index_command(commands, _positive_int)
     add_visualize_command(commands)
+    add_degradation_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with results
     return args.handler(args)

@@ -10,6 +10,10 @@ built for hooks rather than for the last percent of speed:
   forward hook on either sees exactly one tensor;
 - the addition is out of place: ``out = relu_out(residual + shortcut)``.
 
+The same blocks build the CIFAR-10 networks of He et al. 2016 (``resnet_viz.cifar``): there a
+shape-changing shortcut may be the parameter-free :class:`ZeroPadShortcut` (the paper's option A),
+and a block built with ``plain=True`` has no shortcut at all and outputs ``relu_out(F(x))``.
+
 Vocabulary from the design document (``../shared/seed/resnet-seed.md``): a block whose shortcut
 is the identity is an *identity block*; a block whose shortcut is a 1x1 conv + BN projection is
 a *convolution block*. C1 is the stem's max-pool output, C2..C5 the outputs of stages 2..5.
@@ -23,6 +27,7 @@ from functools import lru_cache
 from typing import Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
@@ -31,7 +36,9 @@ __all__ = [
     "Bottleneck",
     "ResNet",
     "StageInfo",
+    "StagedNetwork",
     "BlockInfo",
+    "ZeroPadShortcut",
     "build_model",
     "stage_table",
 ]
@@ -45,15 +52,45 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
 
 
+class ZeroPadShortcut(nn.Module):
+    """The paper's option A shortcut (He et al. 2016, section 4.2): parameter-free.
+
+    Where a stage changes shape it keeps every ``stride``-th pixel of x and appends zero channels
+    up to ``out_channels``: s(x)[:, :C_in] = x[:, :, ::stride, ::stride], s(x)[:, C_in:] = 0.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        if out_channels < in_channels or stride < 1:
+            raise ValueError(f"option A needs out_channels >= in_channels and stride >= 1, got "
+                             f"{in_channels} -> {out_channels}, stride {stride}")
+        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, 0, self.out_channels - self.in_channels))  # (B, C_out, H/s, W/s)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"
+
+
 class _ResidualBlock(nn.Module):
-    """What both block types share: the shortcut, the taps and H(x) = relu(F(x) + s(x))."""
+    """What both block types share: the shortcut, the taps and H(x) = relu(F(x) + s(x)).
+
+    A *plain* block (``plain=True``, the paper's plain baseline) has the same branch and no
+    shortcut: H(x) = relu(F(x)); its ``shortcut`` tap never fires.
+    """
 
     expansion: int = 1
+    plain: bool = False
 
-    def _add_shortcut(self, downsample: nn.Module | None) -> None:
+    def _add_shortcut(self, downsample: nn.Module | None, plain: bool = False) -> None:
         # Called after the branch's layers so the state dict keeps torchvision's key order.
         # A projection shortcut (1x1 conv + BN) makes this a "convolution block"; without one it is
         # an "identity block". torchvision calls the projection `downsample`, so we do too.
+        if plain and downsample is not None:
+            raise ValueError("a plain block has no shortcut, so it takes no downsample module")
+        self.plain = plain
         self.downsample = downsample
         self.residual = nn.Identity()  # tap: F(x), after the branch's last BN
         self.shortcut = nn.Identity()  # tap: s(x), the input or its projection
@@ -61,7 +98,13 @@ class _ResidualBlock(nn.Module):
 
     @property
     def kind(self) -> str:
-        return "identity" if self.downsample is None else "convolution"
+        """"identity" or "convolution" (the seed's words); "padding" for an option A shortcut that
+        changes shape, "plain" for a block without shortcut."""
+        if self.plain:
+            return "plain"
+        if self.downsample is None:
+            return "identity"
+        return "padding" if isinstance(self.downsample, ZeroPadShortcut) else "convolution"
 
     def branch(self, x: Tensor) -> Tensor:  # pragma: no cover - defined by subclasses
         raise NotImplementedError
@@ -75,6 +118,8 @@ class _ResidualBlock(nn.Module):
         return self.shortcut(x if self.downsample is None else self.downsample(x))
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.plain:
+            return self.relu_out(self.residual_path(x))
         return self.relu_out(self.residual_path(x) + self.shortcut_path(x))
 
 
@@ -90,6 +135,7 @@ class BasicBlock(_ResidualBlock):
         stride: int = 1,
         downsample: nn.Module | None = None,
         stride_in_1x1: bool = False,  # no 1x1 conv here; accepted so all blocks build alike
+        plain: bool = False,
     ) -> None:
         super().__init__()
         self.conv1 = conv3x3(inplanes, planes, stride)
@@ -97,7 +143,7 @@ class BasicBlock(_ResidualBlock):
         self.relu1 = nn.ReLU()
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
-        self._add_shortcut(downsample)
+        self._add_shortcut(downsample, plain)
 
     def branch(self, x: Tensor) -> Tensor:
         out = self.relu1(self.bn1(self.conv1(x)))
@@ -168,11 +214,39 @@ class StageInfo:
 class BlockInfo:
     name: str  # "layer3.2", the torchvision module path
     stage: str  # "C4"
-    kind: str  # "identity" | "convolution"
+    kind: str  # "identity" | "convolution" (ImageNet); CIFAR nets also "padding" | "plain"
     module: _ResidualBlock
 
 
-class ResNet(nn.Module):
+class StagedNetwork(nn.Module):
+    """What the ImageNet and CIFAR networks share: a stage table whose first row is the stem and
+    whose other rows are ``nn.Sequential`` stages of residual blocks, and He initialisation."""
+
+    stages: tuple[StageInfo, ...]
+
+    def stage_modules(self) -> dict[str, nn.Module]:
+        """{"C1": self.maxpool, "C2": self.layer1, ...}, read from the stage table."""
+        return {s.name: self.get_submodule(s.module) for s in self.stages}
+
+    def blocks(self) -> Iterator[BlockInfo]:
+        """Every residual block in forward order, with its stage and seed vocabulary kind."""
+        for stage in self.stages[1:]:
+            layer = self.get_submodule(stage.module)
+            for i, block in enumerate(layer):
+                yield BlockInfo(f"{stage.module}.{i}", stage.name, block.kind, block)
+
+    def _init_weights(self) -> None:
+        # torchvision's initialisation (He et al. 2015, fan-out), so `weights="random"` behaves like
+        # an untrained torchvision model; it is also the initialisation of He et al. 2016's CIFAR nets.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+
+
+class ResNet(StagedNetwork):
     """The backbone: stem (C1), four stages of residual blocks (C2..C5), pooled linear head."""
 
     def __init__(
@@ -222,27 +296,7 @@ class ResNet(nn.Module):
         layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
-    def _init_weights(self) -> None:
-        # torchvision's initialisation, so `weights="random"` behaves like an untrained torchvision model.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.constant_(m.weight, 1)
-                nn.init.constant_(m.bias, 0)
-
     # --- the forward pass, split into named phases -------------------------------------------
-
-    def stage_modules(self) -> dict[str, nn.Module]:
-        """{"C1": self.maxpool, "C2": self.layer1, ...}, read from the stage table."""
-        return {s.name: self.get_submodule(s.module) for s in self.stages}
-
-    def blocks(self) -> Iterator[BlockInfo]:
-        """Every residual block in forward order, with its stage and seed vocabulary kind."""
-        for stage in self.stages[1:]:
-            layer = self.get_submodule(stage.module)
-            for i, block in enumerate(layer):
-                yield BlockInfo(f"{stage.module}.{i}", stage.name, block.kind, block)
 
     def forward_stem(self, x: Tensor) -> Tensor:
         return self.maxpool(self.relu(self.bn1(self.conv1(x))))

@@ -1,0 +1,124 @@
+"""The degradation lab's live run as the app will drive it, and what it costs the app's visitors.
+
+    flock /work/cpu.lock python bench/bench_degradation.py [--threads 1 2] [--context spawn]
+        [--analyze-rounds 8] [--skip-live] [--skip-analyze]
+
+1. Live run: the default experiment (four networks, offline data) in a DegradationRunner's own
+   process, polled every 50 ms like the app's timer; prints the time to the first point, the
+   gaps between points (a point = one new logged step for all four networks at once) and the
+   total, once per torch thread count.
+2. Analyze during a run: ``resnet_viz.analyze`` on ResNet-50 (random weights, one example photo)
+   in this process, idle, while a run trains, and while a run trains but is paused around each
+   analysis (pause, analyze, resume: what the app does for a short request), interleaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import machine  # noqa: E402
+from resnet_viz import DegradationConfig, DegradationRunner, analyze, load_model  # noqa: E402
+
+PHOTO = sorted((Path(__file__).resolve().parent.parent / "assets").glob("*.jpg"))[0]
+
+
+def live_run(threads: int, context: str) -> dict:
+    runner = DegradationRunner(threads=threads, context=context)
+    start = time.perf_counter()
+    assert runner.start(DegradationConfig())
+    arrivals: list[float] = []
+    points = 0
+    while True:
+        snap = runner.snapshot()
+        now = time.perf_counter() - start
+        if snap.result is not None and snap.result.points > points:
+            points = snap.result.points
+            arrivals.append(now)
+        if not snap.active:
+            break
+        time.sleep(0.05)
+    total = time.perf_counter() - start
+    assert snap.state == "finished", snap.error
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    nets = {n.name: n for n in snap.result.networks}
+    return {
+        "threads": threads,
+        "total_s": total,
+        "first_point_s": arrivals[0],
+        "points": points,
+        "gap_median_s": statistics.median(gaps),
+        "gap_p90_s": sorted(gaps)[int(0.9 * len(gaps))],
+        "gap_max_s": max(gaps),
+        "final_train_error": {k: v.final_train_error for k, v in nets.items()},
+    }
+
+
+def analyze_during_run(rounds: int, context: str) -> dict[str, list[float]]:
+    torch.set_num_threads(2)  # the app's own setting on this machine
+    model = load_model("resnet50", weights="random", device="cpu")
+    for _ in range(3):
+        analyze(model, PHOTO)
+    times: dict[str, list[float]] = {"idle": [], "during run": [], "during run, paused": []}
+
+    def timed(key: str) -> None:
+        tic = time.perf_counter()
+        analyze(model, PHOTO)
+        times[key].append(time.perf_counter() - tic)
+
+    for _ in range(rounds):
+        timed("idle")
+    runner = DegradationRunner(threads=1, context=context)
+    runner.start(DegradationConfig(steps=100_000))
+    while not (runner.snapshot().result and runner.snapshot().result.points >= 1):
+        time.sleep(0.1)
+    try:
+        for _ in range(rounds):
+            timed("during run")
+            runner.pause()
+            timed("during run, paused")
+            runner.resume()
+            time.sleep(1.0)  # let the run get going again between measurements
+    finally:
+        runner.cancel()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--context", default="spawn", choices=["spawn", "forkserver"])
+    parser.add_argument("--analyze-rounds", type=int, default=8)
+    parser.add_argument("--skip-live", action="store_true")
+    parser.add_argument("--skip-analyze", action="store_true")
+    args = parser.parse_args()
+    print(f"# {machine()}; runner context {args.context}", flush=True)
+    if not args.skip_live:
+        print("## live run: default config (plain-20, plain-56, ResNet-20, ResNet-56; offline data)")
+        for threads in args.threads:
+            r = live_run(threads, args.context)
+            print(
+                f"threads {r['threads']}: total {r['total_s']:.1f} s, first point after {r['first_point_s']:.1f} s, "
+                f"{r['points']} points, gap median {r['gap_median_s']:.2f} s / p90 {r['gap_p90_s']:.2f} s / "
+                f"max {r['gap_max_s']:.2f} s; final training error "
+                + ", ".join(f"{k} {100 * v:.1f}%" for k, v in r["final_train_error"].items()),
+                flush=True,
+            )
+    if not args.skip_analyze:
+        print("## analyze(resnet50, random weights) in the app process, run with 1 thread")
+        times = analyze_during_run(args.analyze_rounds, args.context)
+        idle = statistics.median(times["idle"])
+        for key, samples in times.items():
+            m = statistics.median(samples)
+            print(f"{key:<22} median {1000 * m:7.0f} ms  max {1000 * max(samples):7.0f} ms  x{m / idle:.2f} of idle")
+
+
+if __name__ == "__main__":
+    main()

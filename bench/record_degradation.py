@@ -1,0 +1,69 @@
+"""Record the default degradation run for the app to show before a live run (assets/degradation_recorded.json).
+
+    flock /work/cpu.lock python bench/record_degradation.py [--seed 0] [--threads 1] [--out assets/degradation_recorded.json]
+
+The file is the run's :meth:`DegradationResult.to_json` plus how it was made: the command, the
+machine (CPU model, cores), torch's version and thread count, the date and the wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import machine  # noqa: E402
+from resnet_viz import degradation_experiment  # noqa: E402
+
+
+def _rounded(value):
+    """Floats to 5 significant digits: a smaller file, and more digits would be noise anyway."""
+    if isinstance(value, float):
+        return float(f"{value:.5g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=str(ROOT / "assets" / "degradation_recorded.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    date = time.strftime("%Y-%m-%d %H:%M %Z")
+    tic = time.perf_counter()
+    result = degradation_experiment(seed=args.seed, device="cpu")
+    wall = time.perf_counter() - tic
+    payload = {
+        "recorded": {
+            "command": shlex.join(["python", "bench/record_degradation.py", *sys.argv[1:]]),
+            "equivalent_cli": f"python -m resnet_viz degradation --seed {args.seed} --device cpu --threads {args.threads}",
+            "machine": machine(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "threads": args.threads,
+            "date": date,
+            "wall_seconds": round(wall, 1),
+        },
+        **_rounded(result.to_json()),
+    }
+    Path(args.out).write_text(json.dumps(payload, separators=(",", ":")) + "\n")
+    print(f"wrote {args.out} ({wall:.0f} s): "
+          + ", ".join(f"{n.name} {100 * n.final_train_error:.1f}%" for n in result.networks))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""degradation_experiment on tiny data: the documented structure, progress, cancel, schedule, seeds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from resnet_viz import DegradationResult, build_cifar_model, degradation_experiment
+from resnet_viz.degradation_chart import DEGRADATION_LABELS, degradation_chart
+from resnet_viz.degradation_data import TrainingData
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These networks are tiny: on a busy 2-core machine torch's second thread makes each op wait
+    for a core (measured: 1 s with one thread, 38 s with two), so the module runs on one."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+TINY = dict(depths=(8, 14), steps=12, batch_size=8, log_every=3, eval_every=6, eval_size=16, final_train_size=16)
+
+
+def tiny_data(n: int = 64, size: int = 8) -> TrainingData:
+    """Colour-coded classes in noise: learnable in a few steps, made in microseconds."""
+    g = torch.Generator().manual_seed(0)
+
+    def make(count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = torch.arange(count) % 4
+        colours = torch.tensor([[200, 40, 40], [40, 200, 40], [40, 40, 200], [200, 200, 40]], dtype=torch.float32)
+        images = colours[labels][:, :, None, None] + 30 * torch.randn(count, 3, size, size, generator=g)
+        return images.clamp(0, 255).to(torch.uint8), labels
+
+    train, test = make(n), make(n // 2)
+    return TrainingData("tiny", ("r", "g", "b", "y"), *train, *test, (0.5,) * 3, (0.25,) * 3, 1, "test data")
+
+
+@pytest.fixture(scope="module")
+def data() -> TrainingData:
+    return tiny_data()
+
+
+def test_result_has_the_documented_structure(data):
+    result = degradation_experiment(**TINY, device="cpu", training_data=data)
+    assert result.finished and result.step == 12 and result.device == "cpu"
+    assert [n.name for n in result.networks] == ["plain-8", "plain-14", "ResNet-8", "ResNet-14"]
+    for net in result.networks:
+        assert net.residual == net.name.startswith("ResNet")
+        assert net.shortcut == ("A" if net.residual else None)
+        assert net.parameters == sum(p.numel() for p in build_cifar_model(net.depth, num_classes=4).parameters())
+        assert net.steps == [3, 6, 9, 12]
+        assert len(net.train_loss) == len(net.train_error) == len(net.lr) == 4
+        assert net.test_steps == [6, 12]  # every eval_every steps, and the whole test split at the end
+        assert all(0 <= e <= 1 for e in net.train_error + net.test_error)
+        assert net.final_test_error == net.test_error[-1] and 0 <= net.final_train_error <= 1
+        assert net.seconds > 0
+        assert set(net.ratios) == ({"C2", "C3", "C4"} if net.residual else set())
+        assert all(len(v) == 2 and all(r > 0 for r in v) for v in net.ratios.values())
+    payload = json.loads(json.dumps(result.to_json()))
+    assert payload["total_steps"] == 12 and payload["data"]["name"] == "tiny"
+    assert payload["config"]["depths"] == [8, 14]
+    again = DegradationResult.from_json(payload)
+    assert again.networks == result.networks and again.config == result.config
+
+
+def test_the_tiny_task_is_learned(data):
+    # Not the degradation effect (too short to show it): only that training trains.
+    result = degradation_experiment(depths=(8,), steps=30, batch_size=16, log_every=10, eval_every=10,
+                                    eval_size=32, final_train_size=64, lr=0.05, device="cpu", training_data=data)
+    for net in result.networks:
+        assert net.final_train_error < 0.3, net
+        assert net.train_loss[-1] < net.train_loss[0]
+
+
+def test_progress_gets_growing_partial_copies(data):
+    calls = []
+    degradation_experiment(**TINY, device="cpu", training_data=data,
+                           progress=lambda fraction, partial: calls.append((fraction, partial)))
+    fractions = [f for f, _ in calls]
+    # One call per round of steps, one after each of the first three networks' final evaluation,
+    # one with the finished result.
+    assert len(calls) == 12 + 3 + 1 and fractions == sorted(fractions) and fractions[-4:] == [1.0] * 4
+    assert [p.points for _, p in calls] == [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 4, 4]
+    assert [p.finished for _, p in calls] == [False] * 15 + [True]
+    assert [n.final_train_error is not None for n in calls[13][1].networks] == [True, True, False, False]
+    first_point = calls[2][1]
+    assert all(len(n.train_error) == 1 for n in first_point.networks)  # a copy: later points did not land in it
+    assert first_point.networks[0].final_train_error is None
+
+
+def test_progress_raising_cancels_and_leaves_the_global_rng_alone(data):
+    class Stop(Exception):
+        pass
+
+    def progress(fraction, partial):
+        if partial.step == 4:
+            raise Stop
+
+    before = torch.get_rng_state()
+    with pytest.raises(Stop):
+        degradation_experiment(**TINY, device="cpu", training_data=data, progress=progress)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_same_seed_same_curves_other_seed_other_curves(data):
+    a = degradation_experiment(**TINY, seed=3, device="cpu", training_data=data)
+    b = degradation_experiment(**TINY, seed=3, device="cpu", training_data=data)
+    c = degradation_experiment(**TINY, seed=4, device="cpu", training_data=data)
+    assert [n.train_loss for n in a.networks] == [n.train_loss for n in b.networks]
+    assert [n.train_loss for n in a.networks] != [n.train_loss for n in c.networks]
+
+
+def test_plain_and_residual_twins_start_from_the_same_weights():
+    # Option A adds no parameters, so plain-d and ResNet-d can start identical: the comparison
+    # is then about the shortcuts alone.
+    from resnet_viz.degradation import DegradationConfig, _build
+
+    cfg = DegradationConfig(depths=(8,), seed=5)
+    plain, resnet = _build(cfg, 8, False, 4, torch.device("cpu")), _build(cfg, 8, True, 4, torch.device("cpu"))
+    for (k, p), (k2, r) in zip(plain.state_dict().items(), resnet.state_dict().items()):
+        assert k == k2 and torch.equal(p, r)
+
+
+def test_warm_up_and_milestones_in_the_lr_curve(data):
+    result = degradation_experiment(
+        depths=(8, 14), steps=20, batch_size=8, log_every=2, eval_every=10, eval_size=8, final_train_size=8,
+        device="cpu", training_data=data, warmup_depth=14, warmup_until_error=0.0, warmup_max_steps=6,
+        milestones=(0.5, 0.75), lr=0.1,
+    )
+    shallow, deep = result.network("plain-8"), result.network("plain-14")
+    assert deep.steps[:5] == [2, 4, 6, 8, 10]
+    # The deep net warms up at 0.01 until step 6 (error never below 0), then the schedule runs.
+    assert deep.lr == pytest.approx([0.01, 0.01, 0.01, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.001])
+    assert shallow.lr == pytest.approx([0.1] * 5 + [0.01] * 2 + [0.001] * 3)
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(depths=(20, 21)), "depth 21 is not 6n"),
+        (dict(depths=()), "not empty"),
+        (dict(data="mnist"), "'mnist'"),
+        (dict(steps=0), "steps must be a positive integer"),
+        (dict(log_every=4, eval_every=6), "multiple of log_every"),
+        (dict(lr=-1.0), "lr must be a positive"),
+        (dict(milestones=(0.5, 2)), "fractions"),
+        (dict(shortcut="C"), "'C'"),
+    ],
+)
+def test_bad_config_names_the_bad_value(bad, match, data):
+    kwargs = {**TINY, **bad}
+    with pytest.raises(ValueError, match=match):
+        degradation_experiment(**kwargs, device="cpu", training_data=data)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_without_cuda_is_a_value_error(data):
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        degradation_experiment(**TINY, device="cuda", training_data=data)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_runs_on_cuda(data):
+    result = degradation_experiment(**TINY, device="cuda", training_data=data)
+    assert result.device.startswith("cuda") and result.finished
+
+
+def test_chart_draws_plain_dashed_and_residual_solid(data):
+    result = degradation_experiment(**TINY, device="cpu", training_data=data)
+    fig = degradation_chart(result, labels={"plain": "플레인-{depth}"}, show_test=True)
+    lines = {line.get_gid(): line for line in fig.axes[0].get_lines() if line.get_gid()}
+    assert lines["train:plain-8"].get_linestyle() == "--" and lines["train:ResNet-8"].get_linestyle() == "-"
+    assert lines["train:plain-8"].get_color() == lines["train:ResNet-8"].get_color()  # colour = depth
+    assert lines["train:plain-8"].get_color() != lines["train:plain-14"].get_color()
+    drops = [line for line in fig.axes[0].get_lines() if line.get_gid() == "lr-drop"]
+    assert "test:ResNet-14" in lines and [d.get_xdata()[0] for d in drops] == [6, 9]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "플레인-8" in legend and "ResNet-14" in legend
+    # Smoothing: the drawn value is the mean of the last 4 logged windows.
+    raw = result.network("plain-8").train_error
+    assert lines["train:plain-8"].get_ydata()[-1] == pytest.approx(100 * sum(raw[-4:]) / 4)
+    degradation_chart(result.to_json())  # the JSON draws too (recorded curves)
+    with pytest.raises(ValueError, match="'colour'"):
+        degradation_chart(result, labels={"colour": "x"})
+    assert set(DEGRADATION_LABELS) >= {"title", "plain", "resnet"}
