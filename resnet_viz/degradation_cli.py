@@ -155,7 +155,7 @@ def add_degradation_parser(commands: Any) -> None:
         help="train plain and residual networks side by side (He et al. 2016, Fig. 6)",
         description="Train plain-d and ResNet-d for each depth d on the same batches and compare training error.",
     )
-    run.add_argument("--data", default=d.data, choices=list(DATASETS), help="offline: generated shapes (default)")
+    run.add_argument("--data", default=d.data, choices=list(DATASETS), help="offline: generated oriented gratings, 8x8, no download (default)")
     run.add_argument("--depths", nargs="+", type=_depth, default=list(d.depths), metavar="D", help="6n + 2 each")
     run.add_argument("--steps", type=_positive, default=d.steps, help=f"SGD steps per network (default {d.steps})")
     run.add_argument("--batch-size", type=_positive, default=d.batch_size)

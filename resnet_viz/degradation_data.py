@@ -216,7 +216,7 @@ def load_data(
     download: bool = False,
     verify: bool = True,
 ) -> TrainingData:
-    """``"offline"``: the generated shapes (made once per process, about a second).
+    """``"offline"``: the generated oriented gratings (made once per process, about a second).
     ``"cifar10"``: CIFAR-10 from ``root`` (default :func:`cifar10_root`), downloaded first if
     ``download``; a :class:`DataError` saying what to do when it is missing."""
     if name == "offline":
