@@ -105,6 +105,10 @@ class DegradationLab:
         runner = self._runner
         return runner.snapshot() if runner is not None else None
 
+    def owner_is(self, session_id: str) -> bool:
+        """Whether ``session_id`` started the latest run (an opaque key, compared only)."""
+        return self._owner is not None and self._owner == session_id
+
     def config(self) -> DegradationConfig | None:
         """The latest run's configuration (its step count while no result has arrived yet)."""
         return self._config
