@@ -81,13 +81,19 @@ class DegradationLab:
         with self._lock:
             if self._runner is None:
                 self._runner = DegradationRunner(threads=self.threads, device=self.device, context=self.context)
-            if not self._runner.start(config):
-                return False
+            runner = self._runner
+        # Outside the lock: launching the process takes a moment, and the activity listener must
+        # not wait for it. The runner itself refuses a second run.
+        if not runner.start(config):
+            return False
+        with self._lock:
             self._owner, self._config = owner, config
-            if self._busy and self.yield_to_app:  # a model is computing right now: start held
-                self._runner.pause()
+            # A model may have started computing before the run existed (the listener then had
+            # nothing to hold): hold it now. Pausing twice is harmless.
+            if self._busy and self.yield_to_app and not runner.snapshot().paused:
+                runner.pause()
                 self.pauses += 1
-            return True
+        return True
 
     def cancel(self, owner: str) -> bool | None:
         """Stop the active run if ``owner`` started it: True stopped, False nothing to stop,
