@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from resnet_viz import ARCHS, IndexFileError, load_index
+from resnet_viz import ARCHS, DegradationConfig, IndexFileError, load_index
 from resnet_viz.explorer import Explorer
 from resnet_viz.registry import ModelRegistry
 from resnet_viz.runtime import LAYOUTS
@@ -48,6 +48,16 @@ LAUNCH_DEFAULTS: dict[str, Any] = dict(
 )
 
 
+class ExplorerDemo(gr.Blocks):
+    """The page, which also stops the degradation lab's training process when it closes."""
+
+    explorer: Explorer
+
+    def close(self, verbose: bool = True) -> None:
+        super().close(verbose)
+        self.explorer.close()
+
+
 def build_demo(
     arch: str = "resnet50",
     weights: str = "imagenet",
@@ -57,15 +67,17 @@ def build_demo(
     explorer: Explorer | None = None,
     queue_size: int = 32,
     delete_cache: tuple[int, int] = (600, 3600),
-) -> gr.Blocks:
+    degradation_config: DegradationConfig | None = None,
+) -> ExplorerDemo:
     """The explorer page. Models load on first use; pass ``explorer`` to share or inspect one.
 
     ``queue_size`` bounds the requests waiting (more get "Queue is full! Please try again.");
-    ``delete_cache`` = (every, older than) seconds for Gradio's temporary files.
+    ``delete_cache`` = (every, older than) seconds for Gradio's temporary files;
+    ``degradation_config``: the lab's live run (the controls' defaults and every other setting).
     """
     explorer = explorer or Explorer(ModelRegistry(weights, device, precision))
-    page = Page(explorer, arch)
-    with gr.Blocks(title="resnet-viz", analytics_enabled=False, delete_cache=delete_cache) as demo:
+    page = Page(explorer, arch, degradation_config=degradation_config)
+    with ExplorerDemo(title="resnet-viz", analytics_enabled=False, delete_cache=delete_cache) as demo:
         page.header()
         with gr.Row():
             with gr.Column(scale=1, min_width=300):

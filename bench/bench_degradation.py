@@ -1,7 +1,7 @@
 """The degradation lab's live run as the app will drive it, and what it costs the app's visitors.
 
     flock /work/cpu.lock python bench/bench_degradation.py [--threads 1 2] [--context spawn]
-        [--analyze-rounds 8] [--skip-live] [--skip-analyze]
+        [--analyze-rounds 8] [--skip-live] [--skip-analyze] [--skip-app]
 
 1. Live run: the default experiment (four networks, offline data) in a DegradationRunner's own
    process, polled every 50 ms like the app's timer; prints the time to the first point, the
@@ -10,6 +10,12 @@
 2. Analyze during a run: ``resnet_viz.analyze`` on ResNet-50 (random weights, one example photo)
    in this process, idle, while a run trains, and while a run trains but is paused around each
    analysis (pause, analyze, resume: what the app does for a short request), interleaved.
+3. The app's /analyze during a run: the app itself (app.build_demo, ResNet-50 with random weights)
+   launched in this process and called over HTTP with gradio_client while the lab's run (started
+   through the explorer's DegradationLab, as the Start button does) trains; each round times one
+   call with the lab's pause switched off (``yield_to_app = False``) and one with it on (the app's
+   behaviour: the registry's activity listener holds the run while the model computes), in
+   alternating order, plus calls with no run at all.
 """
 
 from __future__ import annotations
@@ -91,6 +97,56 @@ def analyze_during_run(rounds: int, context: str) -> dict[str, list[float]]:
     return times
 
 
+def app_analyze_during_run(rounds: int) -> tuple[dict[str, list[float]], dict]:
+    """Wall seconds of the app's /analyze (HTTP, gradio_client) idle, during a run not paused, and
+    during a run paused by the app's own activity listener."""
+    from gradio_client import Client, handle_file
+
+    import app
+    from resnet_viz.explorer import Explorer
+    from resnet_viz.registry import ModelRegistry
+
+    explorer = Explorer(ModelRegistry("random", "cpu"))
+    demo = app.build_demo("resnet50", explorer=explorer)
+    _, url, _ = demo.launch(prevent_thread_lock=True, **{**app.launch_kwargs(port=None), "quiet": True})
+    lab = explorer.degradation
+    times: dict[str, list[float]] = {"idle": [], "during run, not paused": [], "during run, paused (the app)": []}
+    try:
+        client = Client(url, verbose=False)
+        photo = handle_file(str(PHOTO))
+
+        def timed(key: str) -> None:
+            tic = time.perf_counter()
+            client.predict(photo, "resnet50", api_name="/analyze")
+            times[key].append(time.perf_counter() - tic)
+
+        for _ in range(3):  # load the model, warm the caches
+            timed("idle")
+        times["idle"].clear()
+        for _ in range(rounds):
+            timed("idle")
+        assert lab.start(DegradationConfig(steps=100_000), owner="bench")
+        while not (lab.snapshot().result and lab.snapshot().result.points >= 1):
+            time.sleep(0.1)
+        pauses, step = lab.pauses, lab.snapshot().result.step
+        tic = time.perf_counter()
+        for i in range(rounds):
+            order = [False, True] if i % 2 == 0 else [True, False]
+            for paused in order:
+                lab.yield_to_app = paused
+                timed("during run, paused (the app)" if paused else "during run, not paused")
+                time.sleep(1.0)  # let the run get going again between measurements
+        run = {
+            "pauses": lab.pauses - pauses,
+            "steps_per_s": (lab.snapshot().result.step - step) / (time.perf_counter() - tic),
+        }
+    finally:
+        lab.yield_to_app = True
+        lab.cancel("bench")
+        demo.close()
+    return times, run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -98,6 +154,7 @@ def main() -> None:
     parser.add_argument("--analyze-rounds", type=int, default=8)
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--skip-analyze", action="store_true")
+    parser.add_argument("--skip-app", action="store_true")
     args = parser.parse_args()
     print(f"# {machine()}; runner context {args.context}", flush=True)
     if not args.skip_live:
@@ -118,6 +175,15 @@ def main() -> None:
         for key, samples in times.items():
             m = statistics.median(samples)
             print(f"{key:<22} median {1000 * m:7.0f} ms  max {1000 * max(samples):7.0f} ms  x{m / idle:.2f} of idle")
+
+    if not args.skip_app:
+        print("## the app's /analyze (resnet50, random weights, HTTP) while the lab's run trains (1 thread)")
+        times, run = app_analyze_during_run(args.analyze_rounds)
+        idle = statistics.median(times["idle"])
+        for key, samples in times.items():
+            m = statistics.median(samples)
+            print(f"{key:<30} median {1000 * m:7.0f} ms  max {1000 * max(samples):7.0f} ms  x{m / idle:.2f} of idle")
+        print(f"the run meanwhile: {run['steps_per_s']:.1f} steps/s, held {run['pauses']} times by the app's listener")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from . import gratings_data
 
-__all__ = ["DATASETS", "DataError", "TrainingData", "cifar10_root", "fetch_cifar10", "load_data"]
+__all__ = ["DATASETS", "DataError", "TrainingData", "check_cifar10", "cifar10_root", "fetch_cifar10", "load_data"]
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,18 @@ def fetch_cifar10(root: str | os.PathLike | None = None) -> Path:
         reason = getattr(exc, "reason", None) or exc
         raise DataError(f"CIFAR-10 is not cached in {root} and downloading it failed ({reason}); {_how_to(root)}.") from exc
     return root / torchvision.datasets.CIFAR10.base_folder
+
+
+def check_cifar10(root: str | os.PathLike | None = None) -> Path:
+    """The CIFAR-10 folder if its files are cached (existence only, no reading: cheap enough for a
+    request handler), else a :class:`DataError` saying what to do. The app asks before it starts a
+    run, so a classroom server without internet says so at once instead of trying a download."""
+    root = Path(root) if root is not None else cifar10_root()
+    folder = root / torchvision.datasets.CIFAR10.base_folder
+    names = [name for name, _ in torchvision.datasets.CIFAR10.train_list + torchvision.datasets.CIFAR10.test_list]
+    if not all((folder / name).is_file() for name in names + [torchvision.datasets.CIFAR10.meta["filename"]]):
+        raise DataError(f"CIFAR-10 is not cached in {folder}; {_how_to(root)}.")
+    return folder
 
 
 def _as_tensors(dataset: torchvision.datasets.CIFAR10) -> tuple[Tensor, Tensor]:

@@ -21,6 +21,7 @@ from .attribution import channel_weights
 from .attribution import attribute as run_attribution
 from .batching import AnalyzeBatcher
 from .cancel import cancellable
+from .degradation_lab import DegradationLab
 from .downloads import DownloadFolders
 from .exemplars import ExemplarIndex
 from .feature_cache import FeatureVisCache
@@ -55,8 +56,12 @@ class Explorer:
         feature_cache: FeatureVisCache | None = None,
         index: ExemplarIndex | None = None,
         feature_vis: dict[str, int] | None = None,
+        degradation: DegradationLab | None = None,
     ) -> None:
         self.registry = registry
+        # The degradation lab's one run per server, held while these models compute. Making it
+        # starts nothing: its process comes with the first Start.
+        self.degradation = degradation if degradation is not None else DegradationLab(registry.activity)
         # Feature visualisations computed once per (weights, stage, channel, settings), kept on disk.
         self.feature_cache = feature_cache if feature_cache is not None else FeatureVisCache()
         self.feature_vis = dict(FEATURE_VIS_SETTINGS if feature_vis is None else feature_vis)  # size, steps, seed
@@ -297,6 +302,10 @@ class Explorer:
         return self._step_seconds[key] * self.feature_vis["steps"]
 
     # --- the residual-learning lab -------------------------------------------------------------
+
+    def close(self) -> None:
+        """The app is closing: stop the degradation lab's run (nothing else holds a process)."""
+        self.degradation.close()
 
     def lesion_sweep(self, session: Session) -> dict[str, Any]:
         """Model. Each block's residual branch removed in turn."""

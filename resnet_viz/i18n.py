@@ -95,6 +95,26 @@ EN: dict[str, str] = {
     "scales_help": "Scale every residual branch of a stage: 1 = intact, 0 = removed (the block passes its shortcut on).",
     "scale_label": "Residual branches of",
     "scaled_top5_label": "Top-5 with the branches scaled",
+    # the degradation lab (a section of the residual-learning lab)
+    "degr_heading": "### Degradation: plain vs residual networks, trained live",
+    "degr_help": (
+        "A plain network (no shortcuts: each block outputs ReLU(F(x))) and a ResNet (shortcut connections) of every "
+        "chosen depth train side by side on the same batches, in their own process on this server, while the curves "
+        "grow below. One run at a time: every visitor sees the same one."
+    ),
+    "degr_notice": (
+        "**What to notice:** the deeper *plain* net (dashed) ends with a **higher training error** than the shallower "
+        "one; that is not overfitting (it is the error on the very data it trains on), it is a failure to optimise. "
+        "With shortcuts, **H(x) = F(x) + x**, each block only has to learn the residual F(x) and can pass x on as it "
+        "is, so the deeper ResNet (solid) trains at least as well as the shallower one."
+    ),
+    "degr_depths_label": "Depths (6n + 2 layers)",
+    "degr_data_label": "Data",
+    "degr_data_offline": "offline gratings (no download)",
+    "degr_data_cifar10": "CIFAR-10 (downloaded beforehand)",
+    "degr_steps_label": "Training steps per network",
+    "degr_start": "Start",
+    "degr_plot_label": "Training error: plain vs ResNet",
     # architecture
     "tab_architecture": "Architecture",
     "architecture_help": (
@@ -237,6 +257,39 @@ EN: dict[str, str] = {
     "image_reason_too_many_pixels": "{width}x{height} pixels, more than the {limit:,}-pixel limit; downscale it first",
     "image_reason_no_pixels": "the image has no pixels ({width}x{height})",
     "image_reason_corrupt": "truncated or corrupt",
+    # the degradation lab: status line, notes and chart words
+    "degr_state_starting": "starting (loading torch and the data)",
+    "degr_state_running": "running",
+    "degr_state_finished": "finished",
+    "degr_state_cancelled": "cancelled",
+    "degr_state_failed": "failed",
+    "degr_status": "Live run: **{state}** · step {step} of {steps} · {seconds:.0f} s",
+    "degr_paused": "paused while the app's models compute",
+    "degr_not_paused": "not paused (held {pauses} times so far while the app's models computed)",
+    "degr_recorded": (
+        "Recorded curves: `{command}` on {machine}, {date} ({seconds:.0f} s). Press **Start** to train live."
+    ),
+    "degr_no_recorded": "No recorded curves ({error}). Press **Start** to train live.",
+    "degr_started": "Started: {networks} networks, {steps} steps each, on the {data} data.",
+    "degr_busy": (
+        "A run is already going (started by another visitor): you see its curves. Press Start again when it has finished."
+    ),
+    "degr_cancelled": "Cancelled.",
+    "degr_nothing_to_cancel": "No run is going.",
+    "degr_not_yours": "Only the visitor who started this run can cancel it.",
+    "degr_no_cifar": "{message}",
+    "error_degr_depths": "Choose at least one depth (one of {choices}).",
+    "error_degr_depth": "Depth {value!r} is not offered here; choose from {choices}.",
+    "error_degr_data": "Unknown data {value!r}; choose offline or cifar10.",
+    "error_degr_steps": "Steps must be a whole number from {lo} to {hi}, got {value!r}.",
+    "dchart_title": "Training error: plain (dashed) vs ResNet (solid)",
+    "dchart_step_axis": "training step",
+    "dchart_error_axis": "training error (%)",
+    "dchart_plain": "plain-{depth}",
+    "dchart_resnet": "ResNet-{depth}",
+    "dchart_test": "{name}, test",
+    "dchart_lr_drop": "learning rate / 10",
+    "dchart_waiting": "waiting for the first points...",
     # chart labels (see resnet_viz.charts.DEFAULT_LABELS)
     "chart_depth": "residual block (input side left)",
     "chart_identity": "identity block",
@@ -364,6 +417,25 @@ KO: dict[str, str] = {
     "scales_help": "스테이지의 모든 잔차 가지에 곱할 값: 1 = 그대로, 0 = 제거(블록이 지름길만 전달).",
     "scale_label": "잔차 가지 배율:",
     "scaled_top5_label": "잔차 가지를 조절한 상위 5개",
+    "degr_heading": "### 성능 저하(degradation): plain 네트워크와 잔차 네트워크를 직접 학습하기",
+    "degr_help": (
+        "고른 깊이마다 plain 네트워크(지름길 없음: 각 블록이 ReLU(F(x))를 출력)와 ResNet(shortcut connection)을 같은 "
+        "배치로 나란히 학습합니다. 학습은 이 서버의 별도 프로세스에서 돌고, 곡선은 아래에서 자라납니다. 학습은 한 번에 "
+        "하나뿐이며 모든 방문자가 같은 학습을 봅니다."
+    ),
+    "degr_notice": (
+        "**눈여겨볼 점:** 더 깊은 *plain* 네트워크(점선)가 얕은 것보다 오히려 **더 높은 학습 오차**로 끝나는데, 이는 "
+        "과적합이 아니라(학습하는 바로 그 데이터에서의 오차입니다) 최적화가 안 되는 문제입니다. 지름길을 더해 "
+        "**H(x) = F(x) + x**가 되면 각 블록은 잔차 F(x)만 학습하고 x는 그대로 넘길 수 있으므로, 더 깊은 ResNet(실선)은 "
+        "얕은 것만큼 또는 그보다 잘 학습됩니다."
+    ),
+    "degr_depths_label": "깊이 (6n + 2 층)",
+    "degr_data_label": "데이터",
+    "degr_data_offline": "오프라인 격자 무늬 (다운로드 없음)",
+    "degr_data_cifar10": "CIFAR-10 (미리 다운로드)",
+    "degr_steps_label": "네트워크당 학습 스텝 수",
+    "degr_start": "시작",
+    "degr_plot_label": "학습 오차: plain과 ResNet",
     "tab_architecture": "아키텍처",
     "architecture_help": (
         "논문의 표(He et al. 2016, 표 1)를 불러온 모델에서 직접 계산했습니다: 스테이지별 출력 크기, 블록 수, "
@@ -499,6 +571,41 @@ KO: dict[str, str] = {
     "image_reason_too_many_pixels": "{width}x{height} 픽셀로, 한도 {limit:,}픽셀보다 많습니다. 먼저 줄이세요",
     "image_reason_no_pixels": "픽셀이 없는 이미지입니다 ({width}x{height})",
     "image_reason_corrupt": "잘렸거나 손상된 파일입니다",
+    "degr_state_starting": "시작 중 (torch와 데이터를 불러오는 중)",
+    "degr_state_running": "학습 중",
+    "degr_state_finished": "완료",
+    "degr_state_cancelled": "취소됨",
+    "degr_state_failed": "실패",
+    "degr_status": "실시간 학습: **{state}** · {steps} 스텝 중 {step} · {seconds:.0f}초",
+    "degr_paused": "앱의 모델이 계산하는 동안 잠시 멈춤",
+    "degr_not_paused": "멈추지 않음 (지금까지 앱의 모델이 계산하는 동안 {pauses}번 멈춤)",
+    "degr_recorded": (
+        "기록된 곡선: {machine}에서 {date}에 `{command}`로 학습한 결과 ({seconds:.0f}초). **시작**을 누르면 직접 학습합니다."
+    ),
+    "degr_no_recorded": "기록된 곡선이 없습니다 ({error}). **시작**을 누르면 직접 학습합니다.",
+    "degr_started": "시작했습니다: 네트워크 {networks}개, 각각 {steps} 스텝, {data} 데이터.",
+    "degr_busy": (
+        "다른 방문자가 시작한 학습이 이미 진행 중입니다. 그 곡선을 보여 드립니다. 끝난 뒤에 다시 시작을 누르세요."
+    ),
+    "degr_cancelled": "취소했습니다.",
+    "degr_nothing_to_cancel": "진행 중인 학습이 없습니다.",
+    "degr_not_yours": "이 학습은 시작한 방문자만 취소할 수 있습니다.",
+    "degr_no_cifar": (
+        "이 서버에 CIFAR-10이 없습니다 ({root}). 인터넷이 되는 곳에서 `python -m resnet_viz download --data cifar10`을 "
+        "실행하거나 오프라인 데이터를 고르세요."
+    ),
+    "error_degr_depths": "깊이를 하나 이상 고르세요 ({choices} 중에서).",
+    "error_degr_depth": "깊이 {value!r}는 고를 수 없습니다. {choices} 중에서 고르세요.",
+    "error_degr_data": "알 수 없는 데이터 {value!r}입니다. offline 또는 cifar10을 고르세요.",
+    "error_degr_steps": "스텝 수는 {lo}부터 {hi}까지의 정수여야 합니다. 받은 값: {value!r}.",
+    "dchart_title": "학습 오차: plain (점선)과 ResNet (실선)",
+    "dchart_step_axis": "학습 스텝",
+    "dchart_error_axis": "학습 오차 (%)",
+    "dchart_plain": "plain-{depth}",
+    "dchart_resnet": "ResNet-{depth}",
+    "dchart_test": "{name}, 테스트",
+    "dchart_lr_drop": "학습률 / 10",
+    "dchart_waiting": "첫 점을 기다리는 중...",
     "chart_depth": "잔차 블록 (왼쪽이 입력 쪽)",
     "chart_identity": "identity block",
     "chart_convolution": "convolution block (투영 지름길)",

@@ -1,4 +1,5 @@
-"""The Residual-learning lab: gradient flow against a plain twin, block lesions, scaled branches."""
+"""The Residual-learning lab: gradient flow against a plain twin, block lesions, scaled branches,
+and the degradation experiment trained live (its own module, :mod:`.degradation`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from .. import charts
 from ..i18n import tr
 from ..model import stage_table
 from ..sessions import Session
+from . import degradation
 from .page import HIDDEN, I18N, MODEL_QUEUE, Page, friendly, visitor
 from .predictions import probabilities
 from .residual import labels
@@ -18,7 +20,7 @@ __all__ = ["build"]
 def build(page: Page) -> None:
     explorer = page.explorer
     branch_stages = [s.name for s in stage_table(page.arch)[1:]]  # the stages made of residual blocks
-    with gr.Tab(I18N("tab_lab"), id="lab"):
+    with gr.Tab(I18N("tab_lab"), id="lab") as tab:
         gr.Markdown(I18N("lab_help"))
         flow_plot = gr.Plot(label=I18N("flow_plot_label"), show_label=False, format="png", elem_id="flow-plot")  # the chart has a title
         with gr.Row():
@@ -32,6 +34,7 @@ def build(page: Page) -> None:
             intact_top5 = gr.Label(num_top_classes=5, label=I18N("intact_top5_label"), elem_id="intact-top5")
             scaled_top5 = gr.Label(num_top_classes=5, label=I18N("scaled_top5_label"), elem_id="scaled-top5")
         scaled_kl = gr.Markdown(elem_id="scaled-kl")
+        degradation.build(page, tab, page.degradation_config)
 
     def reset(session: Session, lang: str):
         """Event A: the lesion sweep belongs to the old photo (cleared); the sliders start intact."""

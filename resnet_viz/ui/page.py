@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 
 import gradio as gr
 
+from ..degradation import DegradationConfig
 from ..explorer import Explorer, UserError
 from ..i18n import STRINGS, language, tr
 from ..model import ARCHS
@@ -89,6 +90,8 @@ class Page:
     status: gr.Markdown = None  # type: ignore[assignment]
     views: list[Refresh] = field(default_factory=list)
     model_views: list[Refresh] = field(default_factory=list)
+    loads: list[Refresh] = field(default_factory=list)
+    degradation_config: DegradationConfig | None = None  # the lab's live run (None: the library's defaults)
 
     # --- building ------------------------------------------------------------------------------
 
@@ -112,6 +115,11 @@ class Page:
 
     def after_analysis_model(self, fn: Callable, inputs: list, outputs: list) -> None:
         self.model_views.append(Refresh(fn, list(inputs), list(outputs)))
+
+    def on_load(self, fn: Callable, inputs: list, outputs: list) -> None:
+        """Something a tab shows on page load that needs no model and no analysis: ``fn(request,
+        *inputs)``, run outside the queue."""
+        self.loads.append(Refresh(fn, list(inputs), list(outputs)))
 
     # --- the analysis chain --------------------------------------------------------------------
 
@@ -184,6 +192,8 @@ class Page:
             chain.success(on_derived, model_inputs, derived_outputs, **MODEL_QUEUE, **HIDDEN)
             chain.failure(on_refused, None, outputs, **HIDDEN)
         demo.unload(on_unload)
+        for load in self.loads:
+            demo.load(load.fn, load.inputs, load.outputs, queue=False, show_progress="hidden", **HIDDEN)
 
     def cleared(self, lang: str) -> list[Any]:
         """Every output of the chain emptied (the photo was removed)."""
