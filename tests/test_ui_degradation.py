@@ -85,6 +85,10 @@ def test_one_run_per_server_streams_its_curves_to_every_visitor(section, lab):
     assert bob_note.startswith("다른 방문자가 시작한 학습이 이미 진행 중입니다") and bob_timer.active
     assert bob_status.startswith("실시간 학습: **") and "40 스텝 중" in bob_status
     assert lab.config().depths == (8, 14) and lab.owner_is("alice")  # still alice's run
+    # Carol's page was open on the recorded curves before the run began: her slow timer brings it.
+    carol_plot, carol_status, carol_timer, _ = section.watch("en", ("recorded", "en"))
+    assert "Live run: **" in carol_status and carol_timer.active  # her fast timer takes over
+    assert all(_skipped(v) for v in section.watch("en", key))  # alice's page already shows it: nothing sent
     plots, keys = [], {key}
     while True:  # the page's timer
         plot, status, timer, key = section.tick("en", key)
@@ -102,6 +106,7 @@ def test_one_run_per_server_streams_its_curves_to_every_visitor(section, lab):
     # A visitor arriving now sees the last run's curves, with the timer off.
     plot, status, timer, _ = section.open("en", None)
     assert isinstance(plot, PlotData) and "finished" in status and _stopped(timer)
+    assert all(_skipped(v) for v in section.watch("en", ("recorded", "en")))  # no run active: the slow timer is silent
 
 
 def test_the_run_is_held_while_a_model_computes_and_cancel_stops_it(section, lab):

@@ -2,7 +2,8 @@
 
 The server has one run (:class:`~resnet_viz.degradation_lab.DegradationLab`, held by the explorer):
 one visitor starts it, every visitor watches it. Before any run the page shows the committed
-recorded curves, labelled with how they were made. While a run is active a 1 s timer reads the
+recorded curves, labelled with how they were made; a 5 s timer notices a run another visitor
+starts. While a run is active a 1 s timer reads the
 runner's snapshot; the chart is drawn only when it has new points, once for all visitors (the
 rendered plot is shared), never under a model gate.
 
@@ -35,6 +36,7 @@ __all__ = ["DEPTHS", "STEPS_RANGE", "DegradationSection", "build", "chart_words"
 DEPTHS = (20, 32, 44, 56)  # the paper's Fig. 6 depths (6n + 2)
 STEPS_RANGE = (10, 64_000)  # 64k: the paper's whole CIFAR-10 schedule
 TICK_S = 1.0
+WATCH_S = 5.0  # how soon an open page notices a run another visitor started
 _CHART_PREFIX = "dchart_"
 
 
@@ -132,6 +134,17 @@ class DegradationSection:
         plot, status, active, key = self.view(lang, drawn)
         return plot, status, gr.skip() if active else gr.Timer(active=False), key
 
+    def watch(self, lang: str, drawn: Hashable | None):
+        """The slow timer every open page runs: a run another visitor started shows up here within
+        WATCH_S (and the fast timer takes over); nothing is sent while this page already shows it."""
+        snap = self.lab.snapshot()
+        showing_it = isinstance(drawn, (tuple, list)) and len(drawn) > 1 and drawn[0] == "run" and (
+            snap is not None and drawn[1] == snap.run_id
+        )
+        if snap is None or not snap.active or showing_it:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return self.open(lang, drawn)
+
     def run_config(self, depths: Sequence[Any] | None, data: Any, steps: Any, lang: str) -> DegradationConfig:
         """The controls' values checked (they are the client's data) on top of the section's config."""
         choices = ", ".join(map(str, self.depth_choices))
@@ -193,6 +206,7 @@ def build(page: Page, tab: gr.Tab, config: DegradationConfig | None = None) -> D
     plot = gr.Plot(label=I18N("degr_plot_label"), show_label=False, format="png", elem_id="degradation-plot")
     status = gr.Markdown(elem_id="degradation-status")
     timer = gr.Timer(TICK_S, active=False)
+    watch = gr.Timer(WATCH_S)
     drawn = gr.State(None)  # this visitor's key of the chart on screen
     section = DegradationSection(page.explorer.degradation, config, plot)
 
@@ -201,6 +215,9 @@ def build(page: Page, tab: gr.Tab, config: DegradationConfig | None = None) -> D
 
     def on_tick(request: gr.Request, shown: Hashable | None):
         return section.tick(visitor(request)[1], shown)
+
+    def on_watch(request: gr.Request, shown: Hashable | None):
+        return section.watch(visitor(request)[1], shown)
 
     @friendly
     def on_start(request: gr.Request, chosen: list, source: str, count: float | None, shown: Hashable | None):
@@ -218,6 +235,7 @@ def build(page: Page, tab: gr.Tab, config: DegradationConfig | None = None) -> D
     page.on_load(on_open, [drawn], view)
     tab.select(on_open, [drawn], view, **fast)
     timer.tick(on_tick, [drawn], view, **fast)
+    watch.tick(on_watch, [drawn], view, **fast)
     start.click(on_start, [depths, data, steps, drawn], [plot, status, note, timer, drawn], concurrency_id="degradation",
                 **HIDDEN)
     cancel.click(on_cancel, None, [note], concurrency_id="degradation", **HIDDEN)
