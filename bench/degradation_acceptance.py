@@ -1,6 +1,11 @@
 """Acceptance of the degradation lab on the offline data: the default run, one seed after another.
 
     flock /work/cpu.lock python bench/degradation_acceptance.py --seeds 10 11 12 [--threads 1] [--json OUT]
+        [--set lr=0.02 steps=1200 milestones=0.6,0.85] [--gratings BIN_FILL=0.5 NOISE=0.06]
+
+``--set`` overrides DegradationConfig fields (tuples as comma lists) and ``--gratings`` the
+constants of resnet_viz.gratings_data that shape the offline data, for tuning candidates; without
+them the run is the default one.
 
 For each seed: the final training error (eval mode, fixed training subset) of plain-20, plain-56,
 ResNet-20 and ResNet-56, then the two checks of the README:
@@ -16,6 +21,7 @@ ResNet-20 and ResNet-56, then the two checks of the README:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import statistics
@@ -28,9 +34,28 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import machine  # noqa: E402
-from resnet_viz import DegradationConfig, degradation_experiment  # noqa: E402
+from resnet_viz import DegradationConfig, degradation_experiment, gratings_data  # noqa: E402
 
 NETS = ("plain-20", "plain-56", "ResNet-20", "ResNet-56")
+FIELDS = {f.name: f.default for f in dataclasses.fields(DegradationConfig)}
+
+
+def _overrides(pairs: list[str], defaults: dict, what: str) -> dict:
+    """``KEY=VALUE`` strings to values of the default's type (tuples from comma lists)."""
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or key not in defaults:
+            raise SystemExit(f"error: bad {what} override {pair!r}; keys: {', '.join(defaults)}")
+        default = defaults[key]
+        if isinstance(default, tuple):
+            kind = type(default[0]) if default else float
+            out[key] = tuple(kind(v) for v in text.split(",") if v)
+        elif isinstance(default, bool):
+            out[key] = text.lower() in ("1", "true", "yes")
+        else:
+            out[key] = type(default)(text)
+    return out
 
 
 def main() -> None:
@@ -38,13 +63,24 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[10, 11, 12])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="also write the per-seed numbers here")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE", help="DegradationConfig overrides")
+    parser.add_argument("--gratings", nargs="+", default=[], metavar="NAME=VALUE",
+                        help="resnet_viz.gratings_data constants (BIN_FILL, NOISE, PERIOD, CONTRAST)")
     args = parser.parse_args()
+    overrides = _overrides(args.set, FIELDS, "--set")
+    if "seed" in overrides:
+        raise SystemExit("error: pass seeds with --seeds, not --set seed=...")
+    constants = {k: getattr(gratings_data, k) for k in ("BIN_FILL", "NOISE", "PERIOD", "CONTRAST", "TRAIN_SIZE")}
+    for key, value in _overrides(args.gratings, constants, "--gratings").items():
+        setattr(gratings_data, key, value)  # read when the offline data is first made, below
     torch.set_num_threads(args.threads)
     print(f"# {machine()}", flush=True)
+    if overrides or args.gratings:
+        print(f"# overrides: {overrides or ''} {' '.join(args.gratings)}", flush=True)
     rows = {}
     for seed in args.seeds:
         tic = time.perf_counter()
-        result = degradation_experiment(seed=seed, device="cpu")
+        result = degradation_experiment(seed=seed, device="cpu", **overrides)
         final = {n.name: n.final_train_error for n in result.networks}
         window = {n.name: sum(n.train_error[-4:]) / 4 for n in result.networks}
         rows[seed] = {"final_train_error": final, "last_window_train_error": window,
@@ -61,7 +97,7 @@ def main() -> None:
         values = column(name)
         print(f"  {name:<10} mean {100 * statistics.mean(values):5.1f}  spread {100 * (max(values) - min(values)):4.1f}"
               f"  per seed {', '.join(f'{100 * v:.1f}' for v in values)}")
-    n = DegradationConfig().final_train_size
+    n = DegradationConfig(**overrides).final_train_size
     spread = max(max(column(k)) - min(column(k)) for k in ("ResNet-20", "ResNet-56"))
     plain_gap = [p56 - p20 for p20, p56 in zip(column("plain-20"), column("plain-56"))]
     resnet_gap = [r56 - r20 for r20, r56 in zip(column("ResNet-20"), column("ResNet-56"))]
@@ -77,7 +113,7 @@ def main() -> None:
           f"{', '.join(f'{100 * e:.1f}' for e in noise)} (seed spread {100 * spread:.1f}) -> "
           f"{'within noise for every seed' if no_degradation else 'ABOVE noise for some seed'}")
     if args.json:
-        summary = {"machine": machine(), "seeds": rows, "noise": noise, "seed_spread": spread,
+        summary = {"machine": machine(), "overrides": overrides, "gratings": args.gratings, "seeds": rows, "noise": noise, "seed_spread": spread,
                    "plain_gap": plain_gap, "resnet_gap": resnet_gap}
         Path(args.json).write_text(json.dumps(summary, indent=1) + "\n")
 

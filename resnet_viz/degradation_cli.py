@@ -165,7 +165,7 @@ def add_degradation_parser(commands: Any) -> None:
     run.add_argument("--shortcut", choices=["A", "B"], help="A: zero-padding (default), B: projection")
     run.add_argument("--lr", type=float, help=f"base learning rate (default {d.lr}; the paper: 0.1 at batch 128)")
     run.add_argument("--milestones", type=_fraction, nargs="*", metavar="F",
-                     help="lr / 10 at these fractions of the steps (default 0.5 0.75)")
+                     help=f"lr / 10 at these fractions of the steps (default {' '.join(map(str, d.milestones))})")
     run.add_argument("--warmup-depth", type=_positive,
                      help=f"nets this deep start at lr / 10 until 80%% training error (default {d.warmup_depth})")
     run.add_argument("--log-every", type=_positive, help=f"steps between points (default {d.log_every})")

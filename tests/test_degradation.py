@@ -176,7 +176,8 @@ def test_chart_draws_plain_dashed_and_residual_solid(data):
     assert lines["train:plain-8"].get_color() == lines["train:ResNet-8"].get_color()  # colour = depth
     assert lines["train:plain-8"].get_color() != lines["train:plain-14"].get_color()
     drops = [line for line in fig.axes[0].get_lines() if line.get_gid() == "lr-drop"]
-    assert "test:ResNet-14" in lines and [d.get_xdata()[0] for d in drops] == [6, 9]
+    # The default milestones, 0.6 and 0.85 of the 12 steps.
+    assert "test:ResNet-14" in lines and [d.get_xdata()[0] for d in drops] == pytest.approx([7.2, 10.2])
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "플레인-8" in legend and "ResNet-14" in legend
     # Smoothing: the drawn value is the mean of the last 4 logged windows.
