@@ -100,6 +100,13 @@ class Explorer:
         if session is not None:
             session.cancel.clear()
 
+    def cancel(self, session_id: str) -> None:
+        """Cancel pressed: the visitor's slow run stops at its next batch or step (or at once, if it
+        still waits for the model)."""
+        session = self.current(session_id)
+        if session is not None:
+            session.cancel.set()
+
     def is_current(self, session_id: str, session: Session) -> bool:
         """Whether ``session`` is still what the visitor sees (no newer photo or arch since)."""
         return self.current(session_id) is session

@@ -23,7 +23,7 @@ from ..methods import METHOD_SPECS, method_spec
 from ..model import stage_table
 from ..sessions import Session
 from ..targets import TargetError, match_target
-from .page import HIDDEN, I18N, SLOW_QUEUE, Page, friendly, visitor
+from .page import HIDDEN, I18N, Page, friendly, visitor
 from .residual import labels
 
 __all__ = ["build", "target_choices", "resolve_target_text", "heatmap_view", "expected_line", "delta_words"]
@@ -176,21 +176,7 @@ def build(page: Page) -> None:
             session.outputs["ladder"] = steps
         return picture, steps, caption
 
-    def on_arm(request: gr.Request):
-        explorer.arm_cancel(visitor(request)[0])
-
-    @friendly
-    def on_cancel(request: gr.Request):
-        session = explorer.current(visitor(request)[0])
-        if session is not None:
-            session.cancel.set()
-
     method.input(on_method, method, [stage, expected], **HIDDEN)
-    # Cancel is our own flag, armed when Explain is pressed: Gradio's `cancels=` would leave its
-    # "Error" badge on the outputs, and a thread it abandons would keep the model busy.
-    explain_button.click(on_arm, None, None, queue=False, **HIDDEN).then(
-        on_explain, [method, target, stage], [heatmap, ladder, info], **SLOW_QUEUE, **HIDDEN
-    )
-    cancel_button.click(on_cancel, None, None, queue=False, **HIDDEN)
+    page.slow_run(explain_button, cancel_button, on_explain, [method, target, stage], [heatmap, ladder, info])
     page.after_analysis(cleared, [method], [target, heatmap, ladder, info, expected])
     page.after_analysis_model(top1_views, [method, stage], [heatmap, ladder, info])

@@ -18,7 +18,7 @@ from ..cancel import Cancelled
 from ..explorer import Explorer, UserError
 from ..i18n import tr
 from ..sessions import Session
-from .page import HIDDEN, I18N, SLOW_QUEUE, friendly, visitor
+from .page import I18N, Page, friendly, visitor
 
 __all__ = ["ChannelPanel", "build", "exemplar_gallery", "visualization_view"]
 
@@ -86,8 +86,9 @@ class ChannelPanel:
         return picture, note, items, gallery_note
 
 
-def build(explorer: Explorer, stage: gr.Radio, channel: gr.Number) -> ChannelPanel:
+def build(page: Page, stage: gr.Radio, channel: gr.Number) -> ChannelPanel:
     """The panel's components (in the current layout context) and its compute and cancel buttons."""
+    explorer = page.explorer
     with gr.Row():
         with gr.Column():
             gr.Markdown(I18N("featvis_heading"))
@@ -120,18 +121,5 @@ def build(explorer: Explorer, stage: gr.Radio, channel: gr.Number) -> ChannelPan
         return image, tr("featvis_shown", lang, stage=stage_name, channel=number, arch=session.arch,
                          steps=meta["steps"], activation=meta["final_activation"])
 
-    def on_arm(request: gr.Request):
-        explorer.arm_cancel(visitor(request)[0])
-
-    @friendly
-    def on_cancel(request: gr.Request):
-        session = explorer.current(visitor(request)[0])
-        if session is not None:
-            session.cancel.set()
-
-    # Our own Cancel flag, armed when the button is pressed (see attributions.py).
-    compute.click(on_arm, None, None, queue=False, **HIDDEN).then(
-        on_compute, [stage, channel], [picture, note], **SLOW_QUEUE, **HIDDEN
-    )
-    cancel.click(on_cancel, None, None, queue=False, **HIDDEN)
+    page.slow_run(compute, cancel, on_compute, [stage, channel], [picture, note])
     return panel

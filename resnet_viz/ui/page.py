@@ -121,6 +121,22 @@ class Page:
         *inputs)``, run outside the queue."""
         self.loads.append(Refresh(fn, list(inputs), list(outputs)))
 
+    def slow_run(self, start: gr.Button, cancel: gr.Button, fn: Callable, inputs: list, outputs: list) -> None:
+        """``start`` runs ``fn`` (slow model work) in the slow queue; ``cancel`` stops it at its next
+        batch or step. Cancel is our own flag, armed when ``start`` is pressed, before the run
+        queues, so it also stops a run still waiting; Gradio's ``cancels=`` would leave its "Error"
+        badge on the outputs, and the thread it abandons would keep the model busy."""
+        explorer = self.explorer
+
+        def on_arm(request: gr.Request) -> None:
+            explorer.arm_cancel(visitor(request)[0])
+
+        def on_cancel(request: gr.Request) -> None:
+            explorer.cancel(visitor(request)[0])
+
+        start.click(on_arm, None, None, queue=False, **HIDDEN).then(fn, inputs, outputs, **SLOW_QUEUE, **HIDDEN)
+        cancel.click(on_cancel, None, None, queue=False, **HIDDEN)
+
     # --- the analysis chain --------------------------------------------------------------------
 
     def wire(self, demo: gr.Blocks) -> None:

@@ -98,7 +98,7 @@ def build(page: Page) -> None:
                 channel_picture = gr.Image(label=I18N("channel_view_label"), show_label=False, format="png",
                                            interactive=False, elem_id="channel-view")
                 channel_caption = gr.Markdown(elem_id="channel-caption")
-        panel = channel_panel.build(explorer, stage, channel)
+        panel = channel_panel.build(page, stage, channel)
 
     # Whatever shows a channel also shows what it responds to (feature visualisation, exemplars).
     channel_outputs = [channel_picture, channel_caption, *panel.outputs]
