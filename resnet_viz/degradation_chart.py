@@ -15,8 +15,9 @@ from typing import Any, Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
-from .fonts import font_kw, legend_prop
 from .degradation import DegradationResult
+from .fonts import font_kw, legend_prop
+from .labels import merge_labels
 
 __all__ = ["DEGRADATION_LABELS", "degradation_chart"]
 
@@ -32,16 +33,6 @@ DEGRADATION_LABELS: dict[str, str] = {
 }
 
 _DEPTH_COLORS = ("tab:orange", "tab:blue", "tab:green", "tab:red", "tab:purple", "tab:brown")
-
-
-def _labels(labels: Mapping[str, str] | None) -> dict[str, str]:
-    merged = dict(DEGRADATION_LABELS)
-    if labels:
-        unknown = sorted(set(labels) - set(DEGRADATION_LABELS))
-        if unknown:
-            raise ValueError(f"unknown label key {unknown[0]!r}; known keys: {', '.join(DEGRADATION_LABELS)}")
-        merged.update(labels)
-    return merged
 
 
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -71,7 +62,7 @@ def degradation_chart(
         result = DegradationResult.from_json(dict(result))
     if not isinstance(smooth, int) or isinstance(smooth, bool) or smooth < 1:
         raise ValueError(f"smooth must be a positive integer, got {smooth!r}")
-    text = _labels(labels)
+    text = merge_labels(labels, DEGRADATION_LABELS)
     kw = font_kw()
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.add_subplot()

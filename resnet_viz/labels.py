@@ -75,12 +75,12 @@ DEFAULT_LABELS: dict[str, str] = {
 }
 
 
-def merge_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
-    """The defaults with ``labels`` on top; an unknown key is an error (a typo would be silent)."""
-    merged = dict(DEFAULT_LABELS)
+def merge_labels(labels: Mapping[str, str] | None, defaults: Mapping[str, str] = DEFAULT_LABELS) -> dict[str, str]:
+    """``defaults`` with ``labels`` on top; an unknown key is an error (a typo would be silent)."""
+    merged = dict(defaults)
     if labels:
-        unknown = sorted(set(labels) - set(DEFAULT_LABELS))
+        unknown = sorted(set(labels) - set(defaults))
         if unknown:
-            raise ValueError(f"unknown label key {unknown[0]!r}; known keys: {', '.join(DEFAULT_LABELS)}")
+            raise ValueError(f"unknown label key {unknown[0]!r}; known keys: {', '.join(defaults)}")
         merged.update(labels)
     return merged
