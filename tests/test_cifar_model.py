@@ -9,14 +9,7 @@ from resnet_viz import build_cifar_model, forward_taps
 from resnet_viz.model import BasicBlock, ZeroPadShortcut
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These networks are tiny: on a busy 2-core machine torch's second thread makes each op wait
-    for a core (measured: 1 s with one thread, 38 s with two), so the module runs on one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _count(model: torch.nn.Module) -> int:

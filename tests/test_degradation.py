@@ -11,14 +11,7 @@ from resnet_viz import DegradationResult, build_cifar_model, degradation_experim
 from resnet_viz.degradation_chart import DEGRADATION_LABELS, degradation_chart
 from resnet_viz.degradation_data import TrainingData
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These networks are tiny: on a busy 2-core machine torch's second thread makes each op wait
-    for a core (measured: 1 s with one thread, 38 s with two), so the module runs on one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY = dict(depths=(8, 14), steps=12, batch_size=8, log_every=3, eval_every=6, eval_size=16, final_train_size=16)

@@ -14,14 +14,7 @@ from resnet_viz.degradation_data import CIFAR10_MEAN, DataError, TrainingData, l
 from resnet_viz.gratings_data import CLASSES, TEST_SEED, TEST_SIZE, TRAIN_SEED, TRAIN_SIZE, make_gratings
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These networks are tiny: on a busy 2-core machine torch's second thread makes each op wait
-    for a core (measured: 1 s with one thread, 38 s with two), so the module runs on one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_gratings_are_deterministic_and_balanced():

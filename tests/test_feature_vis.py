@@ -23,14 +23,7 @@ from .snapshot import model_snapshot
 STAGES = ("C1", "C2", "C3", "C4", "C5")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These 32-64 px images make hundreds of tiny steps, which one thread runs faster than two
-    (no fork and join per element-wise pass, above all when other programs share the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "resnet50"])
