@@ -216,18 +216,27 @@ def _calibrate_batchnorm(model: ResNet) -> None:
     grow about 3x per block (logits ~1e7). Measuring the statistics once, as training would,
     keeps every stage at a sane scale on real photos (white noise would not: its statistics are
     far from a photo's), so random-weight demos and tests behave like a real network.
+
+    It runs on one thread: parallel reductions (the noise's resampling and std, BN's statistics)
+    sum in an order that depends on the thread count, and the seeded weights must be one set of
+    weights bit for bit on every machine (their sha256 keys caches and indexes).
     """
-    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    noise = _natural_noise(torch.Generator().manual_seed(RANDOM_SEED))
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average: after one batch, exactly that batch's statistics
-    model.train()
-    with torch.no_grad():
-        model(noise)
-    for bn in bns:
-        bn.momentum = 0.1
-    model.eval()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+        noise = _natural_noise(torch.Generator().manual_seed(RANDOM_SEED))
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average: after one batch, exactly that batch's statistics
+        model.train()
+        with torch.no_grad():
+            model(noise)
+        for bn in bns:
+            bn.momentum = 0.1
+        model.eval()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _random_model(arch: str) -> ResNet:

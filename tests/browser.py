@@ -15,6 +15,7 @@ from resnet_viz.registry import ModelRegistry
 from resnet_viz.sessions import SessionStore
 
 from .app_server import running_app
+from .conftest import TEST_LAYOUT
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = Path(os.environ["RESNET_VIZ_SCREENSHOTS"]) if os.environ.get("RESNET_VIZ_SCREENSHOTS") else None
@@ -56,7 +57,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def browser_app():
-    explorer = CountingExplorer(ModelRegistry("random", "cpu"), SessionStore())
+    explorer = CountingExplorer(ModelRegistry("random", "cpu", layout=TEST_LAYOUT), SessionStore())
     with running_app("resnet18", explorer=explorer) as (url, _):
         yield url, explorer
 

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from resnet_viz import analyze
 
 from .browser import open_page, shot
-from .conftest import ROOT, random_model
+from .conftest import ROOT, TEST_LAYOUT, random_model
 
 ROCKET = ROOT / "assets" / "rocket.jpg"
 
@@ -210,7 +210,7 @@ def test_a_channel_shows_what_excites_it_beyond_this_photo(browser, tmp_path, tm
     from .app_server import running_app
     from .index_folder import shared_index
 
-    explorer = Explorer(ModelRegistry("random", "cpu"), SessionStore(), index=shared_index(tmp_path_factory),
+    explorer = Explorer(ModelRegistry("random", "cpu", layout=TEST_LAYOUT), SessionStore(), index=shared_index(tmp_path_factory),
                         feature_cache=FeatureVisCache(tmp_path / "cache"), feature_vis={"size": 64, "steps": 12, "seed": 0})
     with running_app("resnet18", explorer=explorer) as (url, _):
         page = open_page(browser, url)

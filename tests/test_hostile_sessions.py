@@ -23,7 +23,7 @@ from resnet_viz.registry import ModelRegistry
 from resnet_viz.sessions import SessionStore
 
 from .app_server import RestClient, running_app
-from .conftest import ROOT
+from .conftest import ROOT, TEST_LAYOUT
 
 
 class RecordingExplorer(Explorer):
@@ -64,7 +64,7 @@ def app(sandbox):
     saved = tempfile.tempdir
     tempfile.tempdir = str(sandbox / "tmp")  # what TMPDIR=<sandbox>/tmp does, in this process
     try:
-        explorer = RecordingExplorer(ModelRegistry("random", "cpu"), SessionStore())
+        explorer = RecordingExplorer(ModelRegistry("random", "cpu", layout=TEST_LAYOUT), SessionStore())
         assert explorer.downloads.root.parent == (sandbox / "tmp").resolve()
         with running_app("resnet18", explorer=explorer) as (url, _):
             yield url, explorer

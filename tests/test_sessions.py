@@ -18,6 +18,7 @@ from resnet_viz.explorer import Explorer, UserError
 from resnet_viz.registry import ModelRegistry
 from resnet_viz.sessions import Analysis, Session, SessionStore, valid_session_id
 
+from .conftest import TEST_LAYOUT
 
 HOSTILE_IDS = ["..", ".", "../../x", "/etc", "/tmp/resnet-viz-target", "~", "", "a/b", "a" * 65, "x\x00y", " id"]
 
@@ -36,7 +37,7 @@ def _analysis(arch: str = "resnet18") -> Analysis:
 
 @pytest.fixture(scope="module")
 def registry():
-    return ModelRegistry("random", "cpu")
+    return ModelRegistry("random", "cpu", layout=TEST_LAYOUT)
 
 
 def test_sessions_expire_after_idle_time_not_after_uptime():

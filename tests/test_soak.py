@@ -16,6 +16,7 @@ from resnet_viz.registry import ModelRegistry
 from resnet_viz.sessions import SessionStore
 
 from .app_server import RestClient, running_app
+from .conftest import TEST_LAYOUT
 
 REQUESTS, WARM_UP = 300, 30  # memory is compared from the end of the warm-up on
 MAX_SESSIONS, SESSION_TTL_S = 16, 2
@@ -40,7 +41,7 @@ def test_soak(examples, tmp_path):
         with Image.open(path) as im:
             im.convert("RGB").resize((320, 240)).save(small, quality=90)
         photos.append(small)
-    explorer = Explorer(ModelRegistry("random", "cpu"), SessionStore(max_sessions=MAX_SESSIONS, ttl_s=SESSION_TTL_S))
+    explorer = Explorer(ModelRegistry("random", "cpu", layout=TEST_LAYOUT), SessionStore(max_sessions=MAX_SESSIONS, ttl_s=SESSION_TTL_S))
     with running_app("resnet18", explorer=explorer, build={"delete_cache": DELETE_CACHE}) as (url, _):
         rest = RestClient(url)
 

@@ -14,8 +14,9 @@ from resnet_viz import DegradationConfig
 from resnet_viz.degradation_lab import RECORDED, DegradationLab
 from resnet_viz.explorer import UserError
 from resnet_viz.gate import Activity, ModelGate
-
 from resnet_viz.ui.degradation import DegradationSection
+
+from .conftest import TEST_LAYOUT
 
 # Tiny but real: the offline data, plain-8/14 and ResNet-8/14, a point every 2 steps.
 TINY = DegradationConfig(depths=(8, 14), steps=40, batch_size=8, log_every=2, eval_every=10, eval_size=20,
@@ -196,7 +197,7 @@ def test_building_the_app_starts_nothing_and_closing_it_stops_the_run():
     from resnet_viz.explorer import Explorer
     from resnet_viz.registry import ModelRegistry
 
-    registry = ModelRegistry("random", "cpu")
+    registry = ModelRegistry("random", "cpu", layout=TEST_LAYOUT)
     explorer = Explorer(registry, degradation=DegradationLab(registry.activity, context="forkserver"))
     demo = app.build_demo("resnet18", explorer=explorer, degradation_config=TINY)
     assert explorer.degradation._runner is None and explorer.degradation.on_activity in registry.activity.listeners

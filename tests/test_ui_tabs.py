@@ -21,14 +21,14 @@ from resnet_viz.registry import ModelRegistry
 from resnet_viz.sessions import SessionStore
 from resnet_viz.ui import architecture, attributions, files, predictions, residual, stages
 
-from .conftest import random_model
+from .conftest import TEST_LAYOUT, random_model
 
 SID = "tabs"
 
 
 @pytest.fixture(scope="module")
 def explorer():
-    return Explorer(ModelRegistry("random", "cpu"), SessionStore(max_sessions=8))
+    return Explorer(ModelRegistry("random", "cpu", layout=TEST_LAYOUT), SessionStore(max_sessions=8))
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,21 @@ def test_random_weights_are_identical_on_every_load_and_leave_global_rng_alone()
     assert _same_state(first.state_dict(), second.state_dict())
 
 
+def test_random_weights_do_not_depend_on_the_thread_count():
+    """The BN calibration's reductions run on one thread: the same bits with 1 or 2 threads, and
+    the caller's thread count is left as it was."""
+    before = torch.get_num_threads()
+    states = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            states.append(weights_module._random_model("resnet18").state_dict())
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
 def test_loaded_model_is_eval_frozen_and_labelled(resnet18):
     assert not resnet18.training
     assert not any(p.requires_grad for p in resnet18.parameters())
