@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .analysis import analyze
-from .exemplars.command import add_index_command
+from .cli_args import positive_int
 from .cli_visualize import add_visualize_command
 from .degradation_cli import add_degradation_parser, download_data
+from .exemplars.command import add_index_command
 from .model import ARCHS
 from .preprocess import ImageError
 from .runtime import LAYOUTS
@@ -92,13 +93,6 @@ def _download_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Look inside a pretrained ResNet.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -113,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--layout", default="auto", choices=list(LAYOUTS),
         help="memory layout: auto (time both at load and keep the faster, the default), nchw, channels-last",
     )
-    run.add_argument("--top-k", type=_positive_int, default=5)
+    run.add_argument("--top-k", type=positive_int, default=5)
     run.add_argument("--json", metavar="OUT.json", help="also write the analysis (a list for several images)")
     run.set_defaults(handler=_analyze_command)
 
@@ -125,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--quiet", action="store_true", help="no progress bar")
     fetch.set_defaults(handler=_download_command)
 
-    add_index_command(commands, _positive_int)
+    add_index_command(commands)
     add_visualize_command(commands)
     add_degradation_parser(commands)
     return parser

@@ -18,6 +18,7 @@ from typing import TextIO
 
 import torch
 
+from .cli_args import non_negative_int, positive_int
 from .feature_vis import StepInfo, visualize_channel
 from .model import ARCHS, StageInfo, build_model
 from .weights import WeightsError, load_model
@@ -157,18 +158,6 @@ def _visualize_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_visualize_command(commands: argparse._SubParsersAction) -> None:
@@ -178,9 +167,9 @@ def add_visualize_command(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--stage", required=True, help="C1 .. C5")
     run.add_argument("--channels", required=True, help="which channels: 0-15, 3, 1,5,9 or a mix like 0-3,8")
     run.add_argument("--out", required=True, metavar="DIR", help="folder for the PNG files and the JSON")
-    run.add_argument("--size", type=_positive_int, default=128, help="image size in pixels (default 128)")
-    run.add_argument("--steps", type=_positive_int, default=256, help="optimisation steps (default 256)")
-    run.add_argument("--seed", type=_non_negative_int, default=0)
+    run.add_argument("--size", type=positive_int, default=128, help="image size in pixels (default 128)")
+    run.add_argument("--steps", type=positive_int, default=256, help="optimisation steps (default 256)")
+    run.add_argument("--seed", type=non_negative_int, default=0)
     run.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
     run.set_defaults(handler=_visualize_command)
 

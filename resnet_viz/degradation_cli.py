@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .cli_args import positive_int
 from .degradation import DegradationConfig, DegradationResult, degradation_experiment
 from .degradation_data import DATASETS, DataError, fetch_cifar10
 
@@ -50,16 +51,6 @@ def _depth(text: str) -> int:
         raise argparse.ArgumentTypeError(f"depth {text!r} is not a whole number") from None
     if value < 8 or (value - 2) % 6:
         raise argparse.ArgumentTypeError(f"depth {value} is not 6n + 2 (8, 14, 20, 32, 44, 56, 110, ...)")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
@@ -157,20 +148,20 @@ def add_degradation_parser(commands: Any) -> None:
     )
     run.add_argument("--data", default=d.data, choices=list(DATASETS), help="offline: generated oriented gratings, 8x8, no download (default)")
     run.add_argument("--depths", nargs="+", type=_depth, default=list(d.depths), metavar="D", help="6n + 2 each")
-    run.add_argument("--steps", type=_positive, default=d.steps, help=f"SGD steps per network (default {d.steps})")
-    run.add_argument("--batch-size", type=_positive, default=d.batch_size)
+    run.add_argument("--steps", type=positive_int, default=d.steps, help=f"SGD steps per network (default {d.steps})")
+    run.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, ...")
-    run.add_argument("--threads", type=_positive, help="torch CPU threads (default: torch's choice)")
+    run.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     run.add_argument("--shortcut", choices=["A", "B"], help="A: zero-padding (default), B: projection")
     run.add_argument("--lr", type=float, help=f"base learning rate (default {d.lr}; the paper: 0.1 at batch 128)")
     run.add_argument("--milestones", type=_fraction, nargs="*", metavar="F",
                      help=f"lr / 10 at these fractions of the steps (default {' '.join(map(str, d.milestones))})")
-    run.add_argument("--warmup-depth", type=_positive,
+    run.add_argument("--warmup-depth", type=positive_int,
                      help=f"nets this deep start at lr / 10 until 80%% training error (default {d.warmup_depth})")
-    run.add_argument("--log-every", type=_positive, help=f"steps between points (default {d.log_every})")
-    run.add_argument("--eval-every", type=_positive, help=f"steps between test evaluations (default {d.eval_every})")
-    run.add_argument("--eval-size", type=_positive, help=f"test images per evaluation (default {d.eval_size})")
+    run.add_argument("--log-every", type=positive_int, help=f"steps between points (default {d.log_every})")
+    run.add_argument("--eval-every", type=positive_int, help=f"steps between test evaluations (default {d.eval_every})")
+    run.add_argument("--eval-size", type=positive_int, help=f"test images per evaluation (default {d.eval_size})")
     run.add_argument("--json", metavar="OUT.json", help="write the curves and the command")
     run.add_argument("--plot", metavar="OUT.png", help="draw the training-error curves")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -6,8 +6,9 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
+from ..cli_args import non_negative_int, positive_int
 from ..model import ARCHS
 from ..weights import PRECISIONS, WeightsError, load_model
 from .build import ENGINES, IndexProgress, build_index
@@ -102,14 +103,9 @@ def _index_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _workers(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
 
 
-def add_index_command(commands: argparse._SubParsersAction, positive_int: Callable[[str], int]) -> None:
+def add_index_command(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("index", help="the images (and patches) of a folder that excite each channel most")
     run.add_argument("folder", metavar="FOLDER", help="walked recursively; image files only")
     run.add_argument("--out", required=True, metavar="INDEX", help="the index file to write (.npz)")
@@ -123,7 +119,7 @@ def add_index_command(commands: argparse._SubParsersAction, positive_int: Callab
     run.add_argument("--ray-cpus", type=positive_int, metavar="N", help="CPUs of the local Ray started (default: all)")
     run.add_argument("--batch-size", type=positive_int, default=32)
     run.add_argument(
-        "--workers", type=_workers, help="local: decoding processes (default: half the cores, 1-4); ray: model replicas"
+        "--workers", type=non_negative_int, help="local: decoding processes (default: half the cores, 1-4); ray: model replicas"
     )
     run.add_argument("--patch-size", type=positive_int, default=64, help="longest side of stored patches, px")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
