@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Mapping
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from PIL import Image
@@ -226,25 +227,34 @@ class Explorer:
                 result = _user_errors(run_attribution, model, x, method, target=target, stage=stage, progress=progress, **options)
             return result
         started = time.perf_counter()
-        with (
-            cancellable(session.cancel, f"{method} was cancelled") as stop_if_cancelled,
-            self.registry.long_lease(session.arch) as (model, lease),
-        ):
-
-            def between_batches(fraction: float) -> None:
-                if progress is not None:
-                    progress(fraction)
-                stop_if_cancelled()
-                lease.pause_for_short()
-
-            stop_if_cancelled()  # pressed while this run waited for the model
-
+        with self._slow_run(session, f"{method} was cancelled", progress) as (model, between_batches):
             result = _user_errors(
                 run_attribution, model, x, method, target=target, stage=stage, progress=between_batches, **options
             )
         images = spec.evaluations(result["options"])
         self._learn(session.arch, spec.backward, (time.perf_counter() - started) / images)
         return result
+
+    @contextmanager
+    def _slow_run(
+        self, session: Session, cancelled: str, progress: Progress | None
+    ) -> Iterator[tuple[torch.nn.Module, Callable[[float], None]]]:
+        """The model for a slow run, and the callback to call between its slices: it reports the
+        progress, stops the run (``Cancelled(cancelled)``) once Cancel was pressed, and lets short
+        requests use the model first."""
+        with (
+            cancellable(session.cancel, cancelled) as stop_if_cancelled,
+            self.registry.long_lease(session.arch) as (model, lease),
+        ):
+
+            def between_slices(fraction: float) -> None:
+                if progress is not None:
+                    progress(fraction)
+                stop_if_cancelled()
+                lease.pause_for_short()
+
+            stop_if_cancelled()  # pressed while this run waited for the model
+            yield model, between_slices
 
     def expected_seconds(self, session: Session, method: str, **options: Any) -> float:
         """How long ``method`` will take on this server: measured seconds per evaluated image when
@@ -278,19 +288,7 @@ class Explorer:
         if cached is not None:
             return cached
         what = f"the visualisation of {stage} channel {channel} was cancelled"
-        with (
-            cancellable(session.cancel, what) as stop_if_cancelled,
-            self.registry.long_lease(session.arch) as (model, lease),
-        ):
-
-            def between_steps(fraction: float) -> None:
-                if progress is not None:
-                    progress(fraction)
-                stop_if_cancelled()
-                lease.pause_for_short()
-
-            stop_if_cancelled()  # pressed while this run waited for the model
-
+        with self._slow_run(session, what, progress) as (model, between_steps):
             result = _user_errors(visualize_channel, model, stage, int(channel), progress=between_steps, **self.feature_vis)
             key = self.feature_cache.key(model, stage, channel, self.feature_vis)
         meta = result.to_json()
