@@ -16,10 +16,10 @@ from typing import Any
 import gradio as gr
 
 from resnet_viz import ARCHS, DegradationConfig, IndexFileError, load_index
-from resnet_viz.explorer import Explorer
-from resnet_viz.registry import ModelRegistry
-from resnet_viz.runtime import LAYOUTS
-from resnet_viz.sessions import SessionStore
+from resnet_viz.model.runtime import LAYOUTS
+from resnet_viz.serve.explorer import Explorer
+from resnet_viz.serve.registry import ModelRegistry
+from resnet_viz.serve.sessions import SessionStore
 from resnet_viz.ui import api, architecture, attributions, files, lab, predictions, residual, stages
 from resnet_viz.ui.page import ASSETS, I18N, Page
 
@@ -38,7 +38,7 @@ CSS = """
 LAUNCH_DEFAULTS: dict[str, Any] = dict(
     css=CSS,
     js=GRADIO_MESSAGES_JS,
-    max_file_size="10mb",  # bytes; the pixel budget is resnet_viz.preprocess.MAX_PIXELS
+    max_file_size="10mb",  # bytes; the pixel budget is resnet_viz.model.preprocess.MAX_PIXELS
     ssr_mode=False,  # Gradio 6.27-6.31: SSR + run history can leak a saved HF token (CVE-2026-134825)
     run_history=False,
     enable_monitoring=False,

@@ -100,8 +100,8 @@ def server_times(arch: str, rounds: int) -> dict[str, list[float]]:
     postprocessing of their pictures (PNG files in its cache), which is server time too."""
     import gradio as gr
 
-    from resnet_viz.explorer import Explorer
-    from resnet_viz.registry import ModelRegistry
+    from resnet_viz.serve.explorer import Explorer
+    from resnet_viz.serve.registry import ModelRegistry
     from resnet_viz.ui.stages import channel_view, grid_view
 
     explorer = Explorer(ModelRegistry("random", "cpu"))

@@ -103,8 +103,8 @@ def app_analyze_during_run(rounds: int) -> tuple[dict[str, list[float]], dict]:
     from gradio_client import Client, handle_file
 
     import app
-    from resnet_viz.explorer import Explorer
-    from resnet_viz.registry import ModelRegistry
+    from resnet_viz.serve.explorer import Explorer
+    from resnet_viz.serve.registry import ModelRegistry
 
     explorer = Explorer(ModelRegistry("random", "cpu"))
     demo = app.build_demo("resnet50", explorer=explorer)

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import interleaved, machine, report  # noqa: E402
 from resnet_viz import attribute, lesion, load_model  # noqa: E402
-from resnet_viz.runtime import image_input  # noqa: E402
+from resnet_viz.model.runtime import image_input  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "assets" / "chelsea.png"
 

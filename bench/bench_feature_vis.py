@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import interleaved, machine, median_ms, report  # noqa: E402
 from resnet_viz import ARCHS, load_model, visualize_channel  # noqa: E402
-from resnet_viz.feature_vis import ChannelOptimizer, Recipe, _random_view, stage_forward  # noqa: E402
-from resnet_viz.runtime import as_model_input  # noqa: E402
+from resnet_viz.explain.feature_vis import ChannelOptimizer, Recipe, _random_view, stage_forward  # noqa: E402
+from resnet_viz.model.runtime import as_model_input  # noqa: E402
 
 CHANNEL = 1
 

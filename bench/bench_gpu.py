@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from resnet_viz import analyze, load_model  # noqa: E402
-from resnet_viz.runtime import as_model_input, autocast  # noqa: E402
+from resnet_viz.model.runtime import as_model_input, autocast  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "assets" / "chelsea.png"
 

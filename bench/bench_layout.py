@@ -28,7 +28,7 @@ CHILD = """
 import json, sys, time
 import torch
 from resnet_viz import load_model
-from resnet_viz.runtime import as_model_input
+from resnet_viz.model.runtime import as_model_input
 arch, weights, layout = sys.argv[1:4]
 start = time.perf_counter()
 model = load_model(arch, weights, "cpu", layout=layout, progress=False)

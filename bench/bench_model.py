@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import interleaved, machine, report  # noqa: E402
 from resnet_viz import analyze, load_model  # noqa: E402
-from resnet_viz.runtime import MEMORY_FORMATS  # noqa: E402
+from resnet_viz.model.runtime import MEMORY_FORMATS  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "assets" / "chelsea.png"
 OTHER = {"nchw": "channels-last", "channels-last": "nchw"}

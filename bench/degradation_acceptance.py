@@ -4,7 +4,7 @@
         [--set lr=0.02 steps=1200 milestones=0.6,0.85] [--gratings BIN_FILL=0.5 NOISE=0.06]
 
 ``--set`` overrides DegradationConfig fields (tuples as comma lists) and ``--gratings`` the
-constants of resnet_viz.gratings_data that shape the offline data, for tuning candidates; without
+constants of resnet_viz.degradation.gratings that shape the offline data, for tuning candidates; without
 them the run is the default one.
 
 For each seed: the final training error (eval mode, fixed training subset) of plain-20, plain-56,
@@ -34,7 +34,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import machine  # noqa: E402
-from resnet_viz import DegradationConfig, degradation_experiment, gratings_data  # noqa: E402
+from resnet_viz import DegradationConfig, degradation_experiment  # noqa: E402
+from resnet_viz.degradation import gratings as gratings_data  # noqa: E402
 
 NETS = ("plain-20", "plain-56", "ResNet-20", "ResNet-56")
 FIELDS = {f.name: f.default for f in dataclasses.fields(DegradationConfig)}
@@ -65,7 +66,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the per-seed numbers here")
     parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE", help="DegradationConfig overrides")
     parser.add_argument("--gratings", nargs="+", default=[], metavar="NAME=VALUE",
-                        help="resnet_viz.gratings_data constants (BIN_FILL, NOISE, PERIOD, CONTRAST)")
+                        help="resnet_viz.degradation.gratings constants (BIN_FILL, NOISE, PERIOD, CONTRAST)")
     args = parser.parse_args()
     overrides = _overrides(args.set, FIELDS, "--set")
     if "seed" in overrides:

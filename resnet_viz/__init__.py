@@ -1,22 +1,22 @@
 """resnet-viz: look inside a real, pretrained ResNet, stage by stage and block by block."""
 
-from .analysis import AnalysisTensors, analyze, analyze_batch
-from .architecture import architecture_table, architecture_totals
-from .attribution import METHODS, attribute
-from .cifar import CifarResNet, build_cifar_model
-from .degradation import DegradationConfig, DegradationResult, NetworkCurve, degradation_experiment
-from .degradation_data import DataError
-from .degradation_runner import DegradationRunner
+from .degradation.data import DataError
+from .degradation.experiment import DegradationConfig, DegradationResult, NetworkCurve, degradation_experiment
+from .degradation.networks import CifarResNet, build_cifar_model
+from .degradation.runner import DegradationRunner
 from .exemplars import Exemplar, ExemplarIndex, IndexFileError, build_index, load_index
-from .feature_vis import ChannelVisualization, visualize_channel
-from .fingerprint import weights_sha256
-from .gradient_flow import gradient_flow
-from .hooks import forward_taps, hook_count
-from .lesion import lesion
-from .model import ARCHS, BasicBlock, BlockInfo, Bottleneck, ResNet, StageInfo, build_model
-from .preprocess import ImageError, load_image, preprocess
-from .receptive_field import stage_geometry
-from .weights import ModelMeta, WeightsError, fetch_imagenet, load_model, resolve_device
+from .explain.attribution import METHODS, attribute
+from .explain.feature_vis import ChannelVisualization, visualize_channel
+from .model.fingerprint import weights_sha256
+from .model.preprocess import ImageError, load_image, preprocess
+from .model.resnet import ARCHS, BasicBlock, BlockInfo, Bottleneck, ResNet, StageInfo, build_model
+from .model.weights import ModelMeta, WeightsError, fetch_imagenet, load_model, resolve_device
+from .probe.analysis import AnalysisTensors, analyze, analyze_batch
+from .probe.architecture import architecture_table, architecture_totals
+from .probe.gradient_flow import gradient_flow
+from .probe.hooks import forward_taps, hook_count
+from .probe.lesion import lesion
+from .probe.receptive_field import stage_geometry
 
 __all__ = [
     "ARCHS",

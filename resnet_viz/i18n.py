@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .methods import METHOD_SPECS
+from .explain.methods import METHOD_SPECS
 
 if TYPE_CHECKING:
-    from .preprocess import ImageError
+    from .model.preprocess import ImageError
 
 __all__ = ["LANGUAGES", "STRINGS", "language", "tr", "chart_labels", "image_error"]
 
@@ -290,7 +290,7 @@ EN: dict[str, str] = {
     "dchart_test": "{name}, test",
     "dchart_lr_drop": "learning rate / 10",
     "dchart_waiting": "waiting for the first points...",
-    # chart labels (see resnet_viz.charts.DEFAULT_LABELS)
+    # chart labels (see resnet_viz.draw.charts.DEFAULT_LABELS)
     "chart_depth": "residual block (input side left)",
     "chart_identity": "identity block",
     "chart_convolution": "convolution block (projection shortcut)",

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from resnet_viz.explorer import Explorer
-from resnet_viz.registry import ModelRegistry
-from resnet_viz.sessions import SessionStore
+from resnet_viz.serve.explorer import Explorer
+from resnet_viz.serve.registry import ModelRegistry
+from resnet_viz.serve.sessions import SessionStore
 
 from .conftest import TEST_LAYOUT
 

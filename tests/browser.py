@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from resnet_viz.explorer import Explorer
-from resnet_viz.registry import ModelRegistry
-from resnet_viz.sessions import SessionStore
+from resnet_viz.serve.explorer import Explorer
+from resnet_viz.serve.registry import ModelRegistry
+from resnet_viz.serve.sessions import SessionStore
 
 from .app_server import running_app
 from .conftest import TEST_LAYOUT

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import resnet_viz
-from resnet_viz.model import ResNet
+from resnet_viz.model.resnet import ResNet
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"

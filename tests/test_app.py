@@ -90,7 +90,7 @@ def test_files_are_served_only_from_the_cache_and_assets(server):
     url = server[0]
     status, body = _get(f"{url}/gradio_api/file={ROOT / 'assets' / 'chelsea.png'}")
     assert status == 200 and body[:4] == b"\x89PNG"
-    for path in [ROOT / "app.py", "/etc/passwd", f"{ROOT / 'assets'}/../app.py", ROOT / "resnet_viz" / "model.py"]:
+    for path in [ROOT / "app.py", "/etc/passwd", f"{ROOT / 'assets'}/../app.py", ROOT / "resnet_viz" / "model" / "resnet.py"]:
         status, body = _get(f"{url}/gradio_api/file={path}")
         assert status in (403, 404), (path, status)
         assert b"import" not in body and b"root:" not in body

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from resnet_viz import hook_count
-from resnet_viz.attribution import LAYER_STAGES, METHODS, attribute
-from resnet_viz.runtime import image_input, private_copy
+from resnet_viz.explain.attribution import LAYER_STAGES, METHODS, attribute
+from resnet_viz.model.runtime import image_input, private_copy
 
 from .snapshot import model_snapshot
 
@@ -52,7 +52,7 @@ def test_ladder_matches_single_gradcam(resnet18, examples):
 
 
 def test_ladder_runs_one_forward_and_one_backward(resnet18, examples, monkeypatch):
-    import resnet_viz.attribution as attribution_module
+    import resnet_viz.explain.attribution as attribution_module
 
     forwards, backwards = [], []
     real_copy = attribution_module.private_copy

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import pytest
 
 from resnet_viz import ImageError, analyze
-from resnet_viz.batching import AnalyzeBatcher
+from resnet_viz.serve.batching import AnalyzeBatcher
 
 from .conftest import random_model
 

@@ -202,10 +202,10 @@ def test_typed_class_names_are_found_or_refused_clearly(browser, browser_app):
 def test_a_channel_shows_what_excites_it_beyond_this_photo(browser, tmp_path, tmp_path_factory):
     """The stage tab's panel: exemplars from `--index`, and a feature visualisation computed with a
     progress bar, then shown at once to the next visitor (kept on disk)."""
-    from resnet_viz.explorer import Explorer
-    from resnet_viz.feature_cache import FeatureVisCache
-    from resnet_viz.registry import ModelRegistry
-    from resnet_viz.sessions import SessionStore
+    from resnet_viz.serve.explorer import Explorer
+    from resnet_viz.serve.feature_cache import FeatureVisCache
+    from resnet_viz.serve.registry import ModelRegistry
+    from resnet_viz.serve.sessions import SessionStore
 
     from .app_server import running_app
     from .index_folder import shared_index

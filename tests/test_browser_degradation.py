@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from resnet_viz import DegradationConfig
-from resnet_viz.degradation_lab import RECORDED
+from resnet_viz.serve.degradation_lab import RECORDED
 
 from .app_server import running_app
 from .browser import open_page, shot

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from resnet_viz import visualize_channel
-from resnet_viz.cancel import Cancelled
-from resnet_viz.explorer import Explorer, UserError
-from resnet_viz.feature_cache import FeatureVisCache
-from resnet_viz.registry import ModelRegistry
-from resnet_viz.sessions import SessionStore
+from resnet_viz.serve.cancel import Cancelled
+from resnet_viz.serve.explorer import Explorer, UserError
+from resnet_viz.serve.feature_cache import FeatureVisCache
+from resnet_viz.serve.registry import ModelRegistry
+from resnet_viz.serve.sessions import SessionStore
 from resnet_viz.ui.channel_panel import _check_channel, exemplar_gallery, visualization_view
 
 from .conftest import TEST_LAYOUT, random_model

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 import resnet_viz
 from resnet_viz import charts
-from resnet_viz.charts import (
+from resnet_viz.draw.charts import (
     DEFAULT_LABELS,
     block_names,
     block_table,
@@ -42,7 +42,7 @@ no_glyph_warnings = pytest.mark.filterwarnings("ignore:Glyph .* missing from fon
 
 PYPLOT_PROBE = """
 import sys
-import resnet_viz.charts as charts, resnet_viz.render as render
+import resnet_viz.draw.charts as charts, resnet_viz.draw.render as render
 import numpy as np, torch
 rows = [{"name": f"layer{i}.0", "stage": f"C{i + 1}", "kind": "convolution", "residual_rms": 1.0,
          "shortcut_rms": 2.0, "ratio": 0.5, "cosine": 0.0, "output_rms": 1.0} for i in range(1, 5)]

@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from resnet_viz import build_cifar_model, forward_taps
-from resnet_viz.model import BasicBlock, ZeroPadShortcut
-
+from resnet_viz.model.resnet import BasicBlock, ZeroPadShortcut
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from resnet_viz.cli import main
+from resnet_viz.cli.main import main
 
 from .conftest import ROOT
 

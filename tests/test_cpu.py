@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from resnet_viz import cpu
-from resnet_viz.cpu import available_cpus, cgroup_cpu_limit, configure_threads
+from resnet_viz.model.cpu import available_cpus, cgroup_cpu_limit, configure_threads
 
 HOST = set(range(64))  # a 64-core host's affinity mask
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from resnet_viz import DegradationResult, build_cifar_model, degradation_experiment
-from resnet_viz.degradation_chart import DEGRADATION_LABELS, degradation_chart
-from resnet_viz.degradation_data import TrainingData
+from resnet_viz.degradation.chart import DEGRADATION_LABELS, degradation_chart
+from resnet_viz.degradation.data import TrainingData
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -109,7 +109,7 @@ def test_same_seed_same_curves_other_seed_other_curves(data):
 def test_plain_and_residual_twins_start_from_the_same_weights():
     # Option A adds no parameters, so plain-d and ResNet-d can start identical: the comparison
     # is then about the shortcuts alone.
-    from resnet_viz.degradation import DegradationConfig, _build
+    from resnet_viz.degradation.experiment import DegradationConfig, _build
 
     cfg = DegradationConfig(depths=(8,), seed=5)
     plain, resnet = _build(cfg, 8, False, 4, torch.device("cpu")), _build(cfg, 8, True, 4, torch.device("cpu"))

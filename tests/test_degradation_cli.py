@@ -9,7 +9,7 @@ import sys
 import pytest
 from PIL import Image
 
-from resnet_viz.cli import main
+from resnet_viz.cli.main import main
 
 from .conftest import ROOT
 

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from resnet_viz.degradation_data import CIFAR10_MEAN, DataError, TrainingData, load_data
-from resnet_viz.gratings_data import CLASSES, TEST_SEED, TEST_SIZE, TRAIN_SEED, TRAIN_SIZE, make_gratings
-
+from resnet_viz.degradation.data import CIFAR10_MEAN, DataError, TrainingData, load_data
+from resnet_viz.degradation.gratings import CLASSES, TEST_SEED, TEST_SIZE, TRAIN_SEED, TRAIN_SIZE, make_gratings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from resnet_viz import analyze, attribute, gradient_flow, hook_count, lesion
-from resnet_viz.cancel import Cancelled
-from resnet_viz.explorer import Explorer, UserError
-from resnet_viz.registry import ModelRegistry
-from resnet_viz.sessions import SessionStore
+from resnet_viz.serve.cancel import Cancelled
+from resnet_viz.serve.explorer import Explorer, UserError
+from resnet_viz.serve.registry import ModelRegistry
+from resnet_viz.serve.sessions import SessionStore
 
 from .conftest import TEST_LAYOUT, random_model
 

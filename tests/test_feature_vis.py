@@ -12,10 +12,10 @@ import torchvision
 from PIL import Image
 
 from resnet_viz import ARCHS, build_model, hook_count, visualize_channel
-from resnet_viz.cli import main as cli_main
-from resnet_viz.cli_visualize import parse_channels
-from resnet_viz.feature_vis import COLOR_MATRIX, ChannelOptimizer, FourierImage, Recipe, StepInfo, stage_forward
-from resnet_viz.runtime import as_model_input, private_copy
+from resnet_viz.cli.main import main as cli_main
+from resnet_viz.cli.visualize import parse_channels
+from resnet_viz.explain.feature_vis import COLOR_MATRIX, ChannelOptimizer, FourierImage, Recipe, StepInfo, stage_forward
+from resnet_viz.model.runtime import as_model_input, private_copy
 
 from .conftest import random_model
 from .snapshot import model_snapshot

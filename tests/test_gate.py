@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from resnet_viz.explorer import Explorer
-from resnet_viz.gate import ModelGate
-from resnet_viz.registry import ModelRegistry
-from resnet_viz.sessions import SessionStore
+from resnet_viz.serve.explorer import Explorer
+from resnet_viz.serve.gate import ModelGate
+from resnet_viz.serve.registry import ModelRegistry
+from resnet_viz.serve.sessions import SessionStore
 
 from .conftest import TEST_LAYOUT
 
@@ -112,7 +112,7 @@ def test_an_analysis_finishes_while_an_occlusion_runs(examples):
 
 
 def test_listeners_hear_when_the_models_start_and_stop_computing():
-    from resnet_viz.gate import Activity
+    from resnet_viz.serve.gate import Activity
 
     activity, heard = Activity(), []
     activity.listeners.append(heard.append)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import resnet_viz
-from resnet_viz.runtime import image_input
+from resnet_viz.model.runtime import image_input
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -19,7 +19,7 @@ def cpu_model():
 
 
 def _logits(model, path):
-    with torch.inference_mode(), resnet_viz.runtime.autocast(model):
+    with torch.inference_mode(), resnet_viz.model.runtime.autocast(model):
         return model(image_input(model, path))[0].float().cpu()
 
 

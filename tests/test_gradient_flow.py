@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from resnet_viz import hook_count
-from resnet_viz.gradient_flow import gradient_flow
-from resnet_viz.runtime import image_input
+from resnet_viz.model.runtime import image_input
+from resnet_viz.probe.gradient_flow import gradient_flow
 
 from .snapshot import model_snapshot
 

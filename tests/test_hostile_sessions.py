@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from resnet_viz.explorer import Explorer
-from resnet_viz.registry import ModelRegistry
-from resnet_viz.sessions import SessionStore
+from resnet_viz.serve.explorer import Explorer
+from resnet_viz.serve.registry import ModelRegistry
+from resnet_viz.serve.sessions import SessionStore
 
 from .app_server import RestClient, running_app
 from .conftest import ROOT, TEST_LAYOUT

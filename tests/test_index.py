@@ -18,11 +18,11 @@ from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from resnet_viz import build_model, load_index, load_model, stage_geometry, weights_sha256
-from resnet_viz.architecture import architecture_table
-from resnet_viz.cli import main
+from resnet_viz.cli.main import main
 from resnet_viz.exemplars import IndexFileError, build_index, local
 from resnet_viz.exemplars.topk import empty_topk, merge_topk
-from resnet_viz.preprocess import crop_image, load_image, preprocess
+from resnet_viz.model.preprocess import crop_image, load_image, preprocess
+from resnet_viz.probe.architecture import architecture_table
 
 from .index_folder import READABLE, UNREADABLE, shared_folder, shared_index
 

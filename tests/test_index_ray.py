@@ -12,7 +12,7 @@ import pytest
 import ray
 
 from resnet_viz import load_index
-from resnet_viz.cli import main
+from resnet_viz.cli.main import main
 
 from .index_folder import UNREADABLE, shared_folder, shared_index
 from .test_index import _alive_children

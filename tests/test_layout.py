@@ -13,10 +13,10 @@ import torchvision
 
 import resnet_viz
 from resnet_viz import layout as layout_module
-from resnet_viz.cli import main
-from resnet_viz.layout import choose_layout, forward_timer
-from resnet_viz.registry import ModelRegistry
-from resnet_viz.runtime import as_model_input, image_input, private_copy
+from resnet_viz.cli.main import main
+from resnet_viz.model.layout import choose_layout, forward_timer
+from resnet_viz.model.runtime import as_model_input, image_input, private_copy
+from resnet_viz.serve.registry import ModelRegistry
 
 from .conftest import TEST_LAYOUT, random_model
 
@@ -208,9 +208,9 @@ def test_registry_passes_the_layout(monkeypatch, nchw_resnet18):
 
 
 def test_cli_layout_flag_and_runtime_line(tmp_path, examples, capsys, monkeypatch, nchw_resnet18):
-    import resnet_viz.cli
+    import resnet_viz.cli.main
 
-    calls = _spy_load_model(monkeypatch, resnet_viz.cli, nchw_resnet18)
+    calls = _spy_load_model(monkeypatch, resnet_viz.cli.main, nchw_resnet18)
     out = tmp_path / "one.json"
     args = ["analyze", str(examples[0]), "--arch", "resnet18", "--weights", "random", "--top-k", "1"]
     assert main([*args, "--layout", "nchw", "--json", str(out)]) == 0

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from resnet_viz import analyze, hook_count
-from resnet_viz.lesion import lesion, resolve_scales
-from resnet_viz.runtime import image_input
+from resnet_viz.model.runtime import image_input
+from resnet_viz.probe.lesion import lesion, resolve_scales
 
 from .snapshot import model_snapshot
 

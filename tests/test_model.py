@@ -8,7 +8,7 @@ import torchvision
 from torch import nn
 
 from resnet_viz import ARCHS, build_model
-from resnet_viz.model import Bottleneck
+from resnet_viz.model.resnet import Bottleneck
 
 ALL_ARCHS = list(ARCHS)
 

@@ -9,7 +9,7 @@ import torchvision
 from PIL import Image
 
 from resnet_viz import ImageError, load_image, preprocess
-from resnet_viz.preprocess import crop_image
+from resnet_viz.model.preprocess import crop_image
 
 from .odd_images import hostile, unusual
 

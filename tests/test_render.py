@@ -13,9 +13,8 @@ from PIL import Image
 
 import resnet_viz
 from resnet_viz import fonts
-from resnet_viz.i18n import chart_labels
-from resnet_viz.labels import DEFAULT_LABELS
-from resnet_viz.render import (
+from resnet_viz.draw.labels import DEFAULT_LABELS
+from resnet_viz.draw.render import (
     CAPTION_HEIGHT,
     activation_scale,
     annotate,
@@ -31,6 +30,7 @@ from resnet_viz.render import (
     side_by_side,
     tile_at,
 )
+from resnet_viz.i18n import chart_labels
 
 WHITE = np.array([255, 255, 255], dtype=np.uint8)
 
@@ -159,7 +159,7 @@ def test_feature_grid_is_fast():
     """Vectorised, not a loop per pixel: at most 10x one colour-table gather of the same pixels,
     timed side by side (an absolute limit would fail on a slower or busier machine; measured
     4.6-5.7x on the project's 2-core CPU under load)."""
-    from resnet_viz.render import _lut
+    from resnet_viz.draw.render import _lut
 
     stage = torch.rand(256, 56, 56)
     channels = rank_channels(stage, 64)

@@ -13,10 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from resnet_viz.downloads import DownloadFolders
-from resnet_viz.explorer import Explorer, UserError
-from resnet_viz.registry import ModelRegistry
-from resnet_viz.sessions import Analysis, Session, SessionStore, valid_session_id
+from resnet_viz.serve.downloads import DownloadFolders
+from resnet_viz.serve.explorer import Explorer, UserError
+from resnet_viz.serve.registry import ModelRegistry
+from resnet_viz.serve.sessions import Analysis, Session, SessionStore, valid_session_id
 
 from .conftest import TEST_LAYOUT
 

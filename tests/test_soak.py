@@ -11,9 +11,9 @@ from pathlib import Path
 from PIL import Image
 
 from resnet_viz import hook_count
-from resnet_viz.explorer import Explorer
-from resnet_viz.registry import ModelRegistry
-from resnet_viz.sessions import SessionStore
+from resnet_viz.serve.explorer import Explorer
+from resnet_viz.serve.registry import ModelRegistry
+from resnet_viz.serve.sessions import SessionStore
 
 from .app_server import RestClient, running_app
 from .conftest import TEST_LAYOUT

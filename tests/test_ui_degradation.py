@@ -11,9 +11,9 @@ import pytest
 from gradio.components.plot import PlotData
 
 from resnet_viz import DegradationConfig
-from resnet_viz.degradation_lab import RECORDED, DegradationLab
-from resnet_viz.explorer import UserError
-from resnet_viz.gate import Activity, ModelGate
+from resnet_viz.serve.degradation_lab import RECORDED, DegradationLab
+from resnet_viz.serve.explorer import UserError
+from resnet_viz.serve.gate import Activity, ModelGate
 from resnet_viz.ui.degradation import DegradationSection
 
 from .conftest import TEST_LAYOUT
@@ -194,8 +194,8 @@ def test_building_the_app_starts_nothing_and_closing_it_stops_the_run():
 
     sys.path.insert(0, str(ROOT))
     import app
-    from resnet_viz.explorer import Explorer
-    from resnet_viz.registry import ModelRegistry
+    from resnet_viz.serve.explorer import Explorer
+    from resnet_viz.serve.registry import ModelRegistry
 
     registry = ModelRegistry("random", "cpu", layout=TEST_LAYOUT)
     explorer = Explorer(registry, degradation=DegradationLab(registry.activity, context="forkserver"))

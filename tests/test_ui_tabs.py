@@ -14,11 +14,11 @@ import torch
 from PIL import Image
 
 from resnet_viz import attribute
-from resnet_viz.explorer import Explorer, UserError
+from resnet_viz.explain.methods import METHOD_SPECS
 from resnet_viz.i18n import EN, KO
-from resnet_viz.methods import METHOD_SPECS
-from resnet_viz.registry import ModelRegistry
-from resnet_viz.sessions import SessionStore
+from resnet_viz.serve.explorer import Explorer, UserError
+from resnet_viz.serve.registry import ModelRegistry
+from resnet_viz.serve.sessions import SessionStore
 from resnet_viz.ui import architecture, attributions, files, predictions, residual, stages
 
 from .conftest import TEST_LAYOUT, random_model

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 import resnet_viz
 from resnet_viz import WeightsError, load_model
 from resnet_viz import weights as weights_module
-from resnet_viz.weights import ImageNetFile, fetch_imagenet
+from resnet_viz.model.weights import ImageNetFile, fetch_imagenet
 
 
 def _tv_state(arch: str, seed: int = 3) -> dict[str, torch.Tensor]:

@@ -20,11 +20,11 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..architecture import _meta_twin
-from ..fingerprint import hash_scope, weights_sha256
-from ..model import ResNet
-from ..preprocess import BACKGROUND, MAX_ASPECT, MAX_PIXELS
-from ..receptive_field import stage_geometry
+from ..model.fingerprint import hash_scope, weights_sha256
+from ..model.preprocess import BACKGROUND, MAX_ASPECT, MAX_PIXELS
+from ..model.resnet import ResNet
+from ..probe.architecture import _meta_twin
+from ..probe.receptive_field import stage_geometry
 from .folder import Failure, scan_folder
 from .local import default_workers, score_local
 from .patches import PatchJob, render_all
@@ -78,7 +78,7 @@ def _preprocessing(model: ResNet) -> dict[str, Any]:
         "antialias": bool(t.antialias),
         "mean": list(t.mean),
         "std": list(t.std),
-        "loader": "resnet_viz.preprocess.load_image: first frame, EXIF upright, 8-bit RGB",
+        "loader": "resnet_viz.model.preprocess.load_image: first frame, EXIF upright, 8-bit RGB",
         "alpha_background": list(BACKGROUND),
         "max_pixels": MAX_PIXELS,
         "max_aspect": MAX_ASPECT,

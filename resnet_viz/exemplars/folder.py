@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from torchvision.transforms._presets import ImageClassification
 
-from ..preprocess import ImageError, _limit_aspect, crop_image, load_image, preprocess
+from ..model.preprocess import ImageError, _limit_aspect, crop_image, load_image, preprocess
 
 __all__ = [
     "IMAGE_SUFFIXES",

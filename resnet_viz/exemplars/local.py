@@ -15,8 +15,8 @@ from typing import Callable, Iterator
 import torch
 from torch.utils.data import DataLoader
 
-from ..model import ResNet
-from ..runtime import as_model_input, autocast, model_device
+from ..model.resnet import ResNet
+from ..model.runtime import as_model_input, autocast, model_device
 from .folder import Batch, FolderImages, collate
 from .topk import TopK, empty_topk, merge_topk, stage_maxima
 

@@ -36,10 +36,10 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from ..fingerprint import weights_sha256
-from ..model import ResNet, build_model
-from ..runtime import as_model_input, autocast
-from ..weights import WeightsError, load_model, load_state_dict_checked
+from ..model.fingerprint import weights_sha256
+from ..model.resnet import ResNet, build_model
+from ..model.runtime import as_model_input, autocast
+from ..model.weights import WeightsError, load_model, load_state_dict_checked
 from .folder import decode
 from .topk import TopK, empty_topk, merge_topk, stage_maxima
 

@@ -3,7 +3,7 @@
 Layout (format "resnet-viz exemplar index", version 1):
 
 - ``meta``: UTF-8 JSON as a uint8 array: arch, weights name, weights SHA-256 (and what it covers,
-  see :mod:`resnet_viz.fingerprint`), the preprocessing, top_k, the stage table with each stage's
+  see :mod:`resnet_viz.model.fingerprint`), the preprocessing, top_k, the stage table with each stage's
   map size and receptive field, the image list (POSIX paths relative to the indexed folder), the
   unreadable files with reasons, the patch size, engine and build time.
 - per stage S: ``S.score`` (C, k) float32, ``S.image`` (C, k) int32 (-1 = unused slot),
@@ -127,7 +127,7 @@ class ExemplarIndex:
 
     def mismatch(self, model) -> str | None:
         """None if ``model`` has the arch and weights this index was built with, else why not."""
-        from ..fingerprint import hash_scope, weights_sha256
+        from ..model.fingerprint import hash_scope, weights_sha256
 
         if model.meta.arch != self.arch:
             return f"the index was built with {self.arch}, the model is {model.meta.arch}"

@@ -11,16 +11,16 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from ..analysis import analyze
-from ..attribution import attribute, attribution_json
-from ..explorer import Explorer, UserError, _user_errors
-from ..gradient_flow import gradient_flow
-from ..lesion import lesion
-from ..methods import METHOD_SPECS
-from ..model import ARCHS
-from ..preprocess import load_image
-from ..photo_input import PhotoInput
+from ..explain.attribution import attribute, attribution_json
+from ..explain.methods import METHOD_SPECS
+from ..model.preprocess import load_image
+from ..model.resnet import ARCHS
+from ..probe.analysis import analyze
+from ..probe.gradient_flow import gradient_flow
+from ..probe.lesion import lesion
+from ..serve.explorer import Explorer, UserError, _user_errors
 from .page import MODEL_QUEUE, friendly
+from .photo_input import PhotoInput
 
 __all__ = ["build", "Endpoints"]
 
@@ -70,11 +70,11 @@ class Endpoints:
         return attribution_json(result)
 
     def gradient_flow(self, image: str | None, arch: str, target: str | int | None) -> dict[str, Any]:
-        """:func:`resnet_viz.gradient_flow`'s dict."""
+        """:func:`resnet_viz.probe.gradient_flow`'s dict."""
         return self._run(gradient_flow, image, arch, _target(target))
 
     def lesion(self, image: str | None, arch: str, scales: str | dict | None) -> dict[str, Any]:
-        """:func:`resnet_viz.lesion`'s dict: the sweep, or top-5 with ``scales`` (JSON text or dict)."""
+        """:func:`resnet_viz.probe.lesion`'s dict: the sweep, or top-5 with ``scales`` (JSON text or dict)."""
         if isinstance(scales, str):
             try:
                 scales = json.loads(scales) if scales.strip() else None

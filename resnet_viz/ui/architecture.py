@@ -7,10 +7,10 @@ from typing import Any
 
 import gradio as gr
 
-from ..architecture import architecture_table, architecture_totals
 from ..i18n import tr
-from ..model import ResNet
-from ..sessions import Session
+from ..model.resnet import ResNet
+from ..probe.architecture import architecture_table, architecture_totals
+from ..serve.sessions import Session
 from .page import I18N, Page
 
 __all__ = ["build", "table"]

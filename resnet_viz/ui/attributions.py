@@ -14,15 +14,15 @@ import gradio as gr
 import torchvision
 from PIL import Image
 
-from .. import render
-from ..attribution import attribution_json
-from ..cancel import Cancelled
-from ..explorer import Explorer, UserError
+from ..draw import render
+from ..explain.attribution import attribution_json
+from ..explain.methods import METHOD_SPECS, method_spec
 from ..i18n import tr
-from ..methods import METHOD_SPECS, method_spec
-from ..model import stage_table
-from ..sessions import Session
-from ..targets import TargetError, match_target
+from ..model.resnet import stage_table
+from ..probe.targets import TargetError, match_target
+from ..serve.cancel import Cancelled
+from ..serve.explorer import Explorer, UserError
+from ..serve.sessions import Session
 from .page import HIDDEN, I18N, Page, friendly, visitor
 from .residual import labels
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import gradio as gr
 from PIL import Image
 
-from ..cancel import Cancelled
-from ..explorer import Explorer, UserError
 from ..i18n import tr
-from ..sessions import Session
+from ..serve.cancel import Cancelled
+from ..serve.explorer import Explorer, UserError
+from ..serve.sessions import Session
 from .page import I18N, Page, friendly, visitor
 
 __all__ = ["ChannelPanel", "build", "exemplar_gallery", "visualization_view"]

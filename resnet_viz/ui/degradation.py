@@ -1,6 +1,6 @@
 """The lab's Degradation section: plain and residual CIFAR networks trained live, curves streaming.
 
-The server has one run (:class:`~resnet_viz.degradation_lab.DegradationLab`, held by the explorer):
+The server has one run (:class:`~resnet_viz.serve.degradation_lab.DegradationLab`, held by the explorer):
 one visitor starts it, every visitor watches it. Before any run the page shows the committed
 recorded curves, labelled with how they were made; a 5 s timer notices a run another visitor
 starts. While a run is active a 1 s timer reads the
@@ -21,14 +21,14 @@ from typing import Any, Hashable, Sequence
 import gradio as gr
 from gradio.components.plot import PlotData
 
-from .. import charts
-from ..degradation import DegradationConfig, DegradationResult
-from ..degradation_chart import degradation_chart
-from ..degradation_data import DataError, check_cifar10, cifar10_root
-from ..degradation_lab import DegradationLab
-from ..degradation_runner import RunSnapshot
-from ..explorer import UserError
+from ..degradation.chart import degradation_chart
+from ..degradation.data import DataError, check_cifar10, cifar10_root
+from ..degradation.experiment import DegradationConfig, DegradationResult
+from ..degradation.runner import RunSnapshot
+from ..draw import charts
 from ..i18n import EN, tr
+from ..serve.degradation_lab import DegradationLab
+from ..serve.explorer import UserError
 from .page import HIDDEN, I18N, Page, friendly, visitor
 
 __all__ = ["DEPTHS", "STEPS_RANGE", "DegradationSection", "build", "chart_words"]

@@ -12,10 +12,10 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from .. import charts, render
-from ..explorer import Explorer
+from ..draw import charts, render
 from ..i18n import tr
-from ..sessions import Session
+from ..serve.explorer import Explorer
+from ..serve.sessions import Session
 from .architecture import table as architecture_table
 from .page import HIDDEN, I18N, Page, friendly, visitor
 from .residual import labels

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .. import charts
+from ..draw import charts
 from ..i18n import tr
-from ..model import stage_table
-from ..sessions import Session
+from ..model.resnet import stage_table
+from ..serve.sessions import Session
 from . import degradation
 from .page import HIDDEN, I18N, MODEL_QUEUE, Page, friendly, visitor
 from .predictions import probabilities

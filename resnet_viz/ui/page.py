@@ -19,12 +19,12 @@ from typing import Any, Callable, Sequence
 
 import gradio as gr
 
-from ..degradation import DegradationConfig
-from ..explorer import Explorer, UserError
+from ..degradation.experiment import DegradationConfig
 from ..i18n import STRINGS, language, tr
-from ..model import ARCHS
-from ..photo_input import PhotoInput
-from ..sessions import Session
+from ..model.resnet import ARCHS
+from ..serve.explorer import Explorer, UserError
+from ..serve.sessions import Session
+from .photo_input import PhotoInput
 
 __all__ = ["ASSETS", "EXAMPLES", "I18N", "HIDDEN", "MODEL_QUEUE", "SLOW_QUEUE", "Page", "Refresh", "friendly", "visitor"]
 

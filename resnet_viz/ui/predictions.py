@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 
 from ..i18n import tr
-from ..sessions import Session
+from ..serve.sessions import Session
 from .page import I18N, Page
 
 __all__ = ["build", "probabilities", "crop_note"]

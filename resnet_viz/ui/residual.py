@@ -6,10 +6,10 @@ from typing import Any, Sequence
 
 import gradio as gr
 
-from .. import charts
-from ..block_names import seed_names
+from ..draw import charts
+from ..draw.block_names import seed_names
 from ..i18n import chart_labels, tr
-from ..sessions import Session
+from ..serve.sessions import Session
 from .page import I18N, Page
 
 __all__ = ["build", "block_table", "labels"]

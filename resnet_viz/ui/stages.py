@@ -11,12 +11,12 @@ from functools import lru_cache
 import gradio as gr
 from PIL import Image
 
-from .. import render
-from ..architecture import architecture_table
-from ..explorer import Explorer, UserError
+from ..draw import render
 from ..i18n import tr
-from ..model import stage_table
-from ..sessions import Session
+from ..model.resnet import stage_table
+from ..probe.architecture import architecture_table
+from ..serve.explorer import Explorer, UserError
+from ..serve.sessions import Session
 from . import channel_panel
 from .page import HIDDEN, I18N, MODEL_QUEUE, Page, friendly, visitor
 from .residual import labels

@@ -1,0 +1,168 @@
+"""``python -m resnet_viz degradation``: train plain and residual CIFAR networks side by side.
+
+    python -m resnet_viz degradation --data offline --depths 20 56 --steps 600 --seed 0 \\
+        --json out.json --plot out.png [--batch-size 32] [--device auto] [--threads 1]
+
+A progress bar goes to stderr; the result (:meth:`DegradationResult.to_json` plus the command
+line) to ``--json`` and the curves (:func:`degradation_chart`) to ``--plot``. User mistakes exit
+with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..degradation.data import DATASETS, DataError, fetch_cifar10
+from ..degradation.experiment import DegradationConfig, DegradationResult, degradation_experiment
+from .options import positive_int
+
+__all__ = ["add_degradation_parser", "download_data"]
+
+PROG = "python -m resnet_viz"
+
+
+def _error(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def download_data(name: str) -> int:
+    """``download --data cifar10``: cache CIFAR-10 for ``degradation --data cifar10``."""
+    try:
+        folder = fetch_cifar10()
+    except DataError as exc:
+        return _error(str(exc))
+    print(f"{name}: {folder}")
+    return 0
+
+
+def _depth(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"depth {text!r} is not a whole number") from None
+    if value < 8 or (value - 2) % 6:
+        raise argparse.ArgumentTypeError(f"depth {value} is not 6n + 2 (8, 14, 20, 32, 44, 56, 110, ...)")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"milestones are fractions of the steps in (0, 1), got {value}")
+    return value
+
+
+class _Bar:
+    """A one-line progress bar on stderr (a line per tenth of the run when stderr is not a terminal)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.tenth = -1
+
+    def __call__(self, fraction: float, partial: DegradationResult) -> None:
+        errors = "  ".join(
+            f"{n.name} {100 * n.train_error[-1]:4.1f}%" for n in partial.networks if n.train_error
+        )
+        filled = int(30 * fraction)
+        line = (
+            f"[{'#' * filled}{'.' * (30 - filled)}] step {partial.step}/{partial.config.steps}  "
+            f"{partial.seconds:5.0f} s  {errors}"
+        )
+        if self.tty:
+            print("\r" + line, end="\n" if partial.finished else "", file=sys.stderr, flush=True)
+        elif int(10 * fraction) > self.tenth:
+            self.tenth = int(10 * fraction)
+            print(line, file=sys.stderr, flush=True)
+
+
+def _degradation_command(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    config: dict[str, Any] = {
+        k: getattr(args, k)
+        for k in ("shortcut", "lr", "log_every", "eval_every", "eval_size", "warmup_depth")
+        if getattr(args, k) is not None
+    }
+    if args.milestones is not None:
+        config["milestones"] = tuple(args.milestones)
+    for path in (args.json, args.plot):  # checked before the run, not after minutes of training
+        if path and Path(path).is_dir():
+            return _error(f"{path} is a folder; give a file name")
+        if path and not Path(path).parent.is_dir():
+            return _error(f"{path}: folder {str(Path(path).parent)!r} does not exist")
+    start = time.time()
+    try:
+        result = degradation_experiment(
+            depths=tuple(args.depths),
+            data=args.data,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            device=args.device,
+            progress=None if args.quiet else _Bar(),
+            **config,
+        )
+    except (DataError, ValueError) as exc:
+        return _error(str(exc))
+    for net in result.networks:
+        print(
+            f"{net.name:<10} {net.parameters:>9,} parameters  final training error {100 * net.final_train_error:5.1f}%"
+            f"  test error {100 * net.final_test_error:5.1f}%  ({net.seconds:.0f} s)"
+        )
+    if args.json:
+        payload = {
+            "command": shlex.join(["python", "-m", "resnet_viz", *args.argv]),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(start)),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            **result.to_json(),
+        }
+        Path(args.json).write_text(json.dumps(payload, indent=1) + "\n")
+    if args.plot:
+        from ..degradation.chart import degradation_chart
+        from ..draw.charts import figure_to_image
+
+        figure_to_image(degradation_chart(result, show_test=True), dpi=120).save(args.plot, format="PNG")
+    return 0
+
+
+def add_degradation_parser(commands: Any) -> None:
+    """The ``degradation`` subcommand, added to the main parser's subparsers."""
+    d = DegradationConfig
+    run = commands.add_parser(
+        "degradation",
+        help="train plain and residual networks side by side (He et al. 2016, Fig. 6)",
+        description="Train plain-d and ResNet-d for each depth d on the same batches and compare training error.",
+    )
+    run.add_argument("--data", default=d.data, choices=list(DATASETS), help="offline: generated oriented gratings, 8x8, no download (default)")
+    run.add_argument("--depths", nargs="+", type=_depth, default=list(d.depths), metavar="D", help="6n + 2 each")
+    run.add_argument("--steps", type=positive_int, default=d.steps, help=f"SGD steps per network (default {d.steps})")
+    run.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, ...")
+    run.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    run.add_argument("--shortcut", choices=["A", "B"], help="A: zero-padding (default), B: projection")
+    run.add_argument("--lr", type=float, help=f"base learning rate (default {d.lr}; the paper: 0.1 at batch 128)")
+    run.add_argument("--milestones", type=_fraction, nargs="*", metavar="F",
+                     help=f"lr / 10 at these fractions of the steps (default {' '.join(map(str, d.milestones))})")
+    run.add_argument("--warmup-depth", type=positive_int,
+                     help=f"nets this deep start at lr / 10 until 80%% training error (default {d.warmup_depth})")
+    run.add_argument("--log-every", type=positive_int, help=f"steps between points (default {d.log_every})")
+    run.add_argument("--eval-every", type=positive_int, help=f"steps between test evaluations (default {d.eval_every})")
+    run.add_argument("--eval-size", type=positive_int, help=f"test images per evaluation (default {d.eval_size})")
+    run.add_argument("--json", metavar="OUT.json", help="write the curves and the command")
+    run.add_argument("--plot", metavar="OUT.png", help="draw the training-error curves")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=_degradation_command)
