@@ -1,22 +1,60 @@
-"""resnet-viz: look inside a real, pretrained ResNet, stage by stage and block by block."""
+"""resnet-viz: look inside a real, pretrained ResNet, stage by stage and block by block.
 
-from .degradation.data import DataError
-from .degradation.experiment import DegradationConfig, DegradationResult, NetworkCurve, degradation_experiment
-from .degradation.networks import CifarResNet, build_cifar_model
-from .degradation.runner import DegradationRunner
+The package is grouped by job; each room's ``__init__`` says what it is for and which rooms it
+may import (``tests/test_structure.py`` holds them to it):
+
+- ``model``: the network, its weights and how it runs; ``probe``: measurements of one photo
+  (analysis, gradient flow, lesions); ``explain``: attributions and feature visualisation;
+- ``draw``: pictures and charts; ``degradation``: plain vs residual networks trained side by side;
+  ``exemplars``: the images that excite each channel most;
+- ``serve``: what a server adds (shared models, sessions, the gate); ``ui``: the Gradio page;
+  ``cli``: ``python -m resnet_viz``; ``i18n``: every word in English and Korean.
+
+Imports from: model, probe, explain, degradation, exemplars.
+"""
+
+from .degradation import (
+    CifarResNet,
+    DataError,
+    DegradationConfig,
+    DegradationResult,
+    DegradationRunner,
+    NetworkCurve,
+    build_cifar_model,
+    degradation_experiment,
+)
 from .exemplars import Exemplar, ExemplarIndex, IndexFileError, build_index, load_index
-from .explain.attribution import METHODS, attribute
-from .explain.feature_vis import ChannelVisualization, visualize_channel
-from .model.fingerprint import weights_sha256
-from .model.preprocess import ImageError, load_image, preprocess
-from .model.resnet import ARCHS, BasicBlock, BlockInfo, Bottleneck, ResNet, StageInfo, build_model
-from .model.weights import ModelMeta, WeightsError, fetch_imagenet, load_model, resolve_device
-from .probe.analysis import AnalysisTensors, analyze, analyze_batch
-from .probe.architecture import architecture_table, architecture_totals
-from .probe.gradient_flow import gradient_flow
-from .probe.hooks import forward_taps, hook_count
-from .probe.lesion import lesion
-from .probe.receptive_field import stage_geometry
+from .explain import METHODS, ChannelVisualization, attribute, visualize_channel
+from .model import (
+    ARCHS,
+    BasicBlock,
+    BlockInfo,
+    Bottleneck,
+    ImageError,
+    ModelMeta,
+    ResNet,
+    StageInfo,
+    WeightsError,
+    build_model,
+    fetch_imagenet,
+    load_image,
+    load_model,
+    preprocess,
+    resolve_device,
+    weights_sha256,
+)
+from .probe import (
+    AnalysisTensors,
+    analyze,
+    analyze_batch,
+    architecture_table,
+    architecture_totals,
+    forward_taps,
+    gradient_flow,
+    hook_count,
+    lesion,
+    stage_geometry,
+)
 
 __all__ = [
     "ARCHS",

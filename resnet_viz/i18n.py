@@ -3,6 +3,8 @@
 Static texts go to the browser through ``gr.I18n`` and follow its language; texts the server
 writes (status line, banner, chart labels, table headers, messages) are picked with
 :func:`language` from the request's Accept-Language header, from the same tables.
+
+Imports from: model, explain.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 ``build_index(model, folder)`` scores a folder of images (locally with DataLoader workers, or on a
 Ray cluster), ``index.save(path)`` writes a portable .npz with patch thumbnails inside, and
 ``load_index(path).top(stage, channel)`` lists a channel's exemplars without the folder.
+
+Imports from: model, probe.
 """
 
 from .build import ENGINES, IndexProgress, build_index

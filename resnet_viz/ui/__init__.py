@@ -1,6 +1,10 @@
-"""The explorer's page, one module per tab. ``app.py`` composes them:
+"""The explorer's page, one module per tab; the only room that imports Gradio. ``app.py`` composes them:
 
 - ``page``: what the tabs share (photo, architecture, banner, status, the analysis chain);
 - ``predictions``, ``stages``, ``residual``, ``attributions``, ``lab``, ``architecture``: the tabs;
-- ``files``: the download; ``api``: the four named endpoints for scripts.
+  ``channel_panel`` (stage tab) and ``degradation`` (lab tab): their larger sections;
+- ``files``: the download; ``api``: the four named endpoints for scripts;
+- ``photo_input``: the image input that hands the handlers the uploaded file untouched.
+
+Imports from: model, probe, explain, draw, degradation, exemplars, serve, i18n.
 """

@@ -1,0 +1,13 @@
+"""Which pixels drove a decision, and what a channel responds to.
+
+- ``methods``: one entry per attribution method (names, stage, signed, cost);
+- ``attribution``: ``attribute()``: Captum's methods on a private copy of the model;
+- ``feature_vis``: ``visualize_channel()``: the image a channel responds to most (Olah et al. 2017).
+
+Imports from: model, probe.
+"""
+
+from .attribution import METHODS, attribute
+from .feature_vis import ChannelVisualization, visualize_channel
+
+__all__ = ["METHODS", "ChannelVisualization", "attribute", "visualize_channel"]

@@ -1,0 +1,12 @@
+"""What a server needs and a notebook does not: the models shared by every visitor, their sessions
+and files, and the gate that lets short requests pass slow ones.
+
+- ``explorer``: the app's shared state and the model work the tabs ask for (no Gradio);
+- ``registry``: models per architecture, loaded once; ``gate``, ``cancel``: one computation per
+  model, slow work that pauses for short requests and can be cancelled; ``batching``: concurrent
+  analyses in one forward;
+- ``sessions``, ``downloads``, ``feature_cache``: per-visitor state and files, cached pictures;
+- ``degradation_lab``: the degradation experiment's one live run per server.
+
+Imports from: model, probe, explain, draw, degradation, exemplars, i18n.
+"""
