@@ -161,7 +161,7 @@ def test_running_the_script_builds_one_demo(monkeypatch):
 
     import gradio as gr
 
-    from resnet_viz import explorer as explorer_module
+    from resnet_viz.serve import explorer as explorer_module
 
     built, launched = [], []
     original = explorer_module.Explorer.__init__

@@ -8,7 +8,8 @@ import torch
 import torchvision
 from torch import nn
 
-from resnet_viz import architecture, build_model, hook_count
+from resnet_viz import build_model, hook_count
+from resnet_viz.probe import architecture
 from resnet_viz.probe.architecture import architecture_table, architecture_totals
 
 ARCHS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]

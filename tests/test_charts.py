@@ -12,7 +12,7 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 
 import resnet_viz
-from resnet_viz import charts
+from resnet_viz.draw import charts
 from resnet_viz.draw.charts import (
     DEFAULT_LABELS,
     block_names,

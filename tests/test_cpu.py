@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from resnet_viz import cpu
+from resnet_viz.model import cpu
 from resnet_viz.model.cpu import available_cpus, cgroup_cpu_limit, configure_threads
 
 HOST = set(range(64))  # a 64-core host's affinity mask

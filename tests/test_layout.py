@@ -12,8 +12,8 @@ import torch
 import torchvision
 
 import resnet_viz
-from resnet_viz import layout as layout_module
 from resnet_viz.cli.main import main
+from resnet_viz.model import layout as layout_module
 from resnet_viz.model.layout import choose_layout, forward_timer
 from resnet_viz.model.runtime import as_model_input, image_input, private_copy
 from resnet_viz.serve.registry import ModelRegistry
@@ -195,7 +195,7 @@ def test_measurement_runs_in_the_models_precision(resnet18, monkeypatch):
 
 
 def test_registry_passes_the_layout(monkeypatch, nchw_resnet18):
-    from resnet_viz import registry as registry_module
+    from resnet_viz.serve import registry as registry_module
 
     calls = _spy_load_model(monkeypatch, registry_module, nchw_resnet18, fail_for=("imagenet",))
     assert ModelRegistry("random", "cpu", layout="nchw").get("resnet18").model is nchw_resnet18

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import resnet_viz
-from resnet_viz import fonts
+from resnet_viz.draw import fonts
 from resnet_viz.draw.labels import DEFAULT_LABELS
 from resnet_viz.draw.render import (
     CAPTION_HEIGHT,

@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 import resnet_viz
 from resnet_viz import WeightsError, load_model
-from resnet_viz import weights as weights_module
+from resnet_viz.model import weights as weights_module
 from resnet_viz.model.weights import ImageNetFile, fetch_imagenet
 
 
