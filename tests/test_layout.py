@@ -208,9 +208,9 @@ def test_registry_passes_the_layout(monkeypatch, nchw_resnet18):
 
 
 def test_cli_layout_flag_and_runtime_line(tmp_path, examples, capsys, monkeypatch, nchw_resnet18):
-    import resnet_viz.cli.main
+    import resnet_viz.cli.analyze
 
-    calls = _spy_load_model(monkeypatch, resnet_viz.cli.main, nchw_resnet18)
+    calls = _spy_load_model(monkeypatch, resnet_viz.cli.analyze, nchw_resnet18)
     out = tmp_path / "one.json"
     args = ["analyze", str(examples[0]), "--arch", "resnet18", "--weights", "random", "--top-k", "1"]
     assert main([*args, "--layout", "nchw", "--json", str(out)]) == 0

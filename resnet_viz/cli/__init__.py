@@ -1,8 +1,9 @@
 """``python -m resnet_viz``: one module per command, one shared set of options.
 
-- ``main``: the parser and the ``analyze`` and ``download`` commands;
-- ``visualize``, ``index``, ``degradation``: the other commands;
-- ``options``: what every command shares (numbers, channel lists).
+- ``main``: the parser; ``analyze``, ``download``, ``visualize``, ``index``, ``degradation``: one
+  module per command;
+- ``options``: what every command shares (the model options, argument types, error lines);
+  ``progress``: the one progress bar.
 
 Imports from: model, probe, explain, draw, degradation, exemplars.
 """

@@ -13,35 +13,19 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..degradation.data import DATASETS, DataError, fetch_cifar10
+from ..degradation.data import DATASETS, DataError
 from ..degradation.experiment import DegradationConfig, DegradationResult, degradation_experiment
-from .options import positive_int
+from .options import add_device_option, error, positive_int
+from .progress import ProgressBar
 
-__all__ = ["add_degradation_parser", "download_data"]
-
-PROG = "python -m resnet_viz"
-
-
-def _error(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return 2
-
-
-def download_data(name: str) -> int:
-    """``download --data cifar10``: cache CIFAR-10 for ``degradation --data cifar10``."""
-    try:
-        folder = fetch_cifar10()
-    except DataError as exc:
-        return _error(str(exc))
-    print(f"{name}: {folder}")
-    return 0
+__all__ = ["add_degradation_command"]
 
 
 def _depth(text: str) -> int:
@@ -64,27 +48,9 @@ def _fraction(text: str) -> float:
     return value
 
 
-class _Bar:
-    """A one-line progress bar on stderr (a line per tenth of the run when stderr is not a terminal)."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.tenth = -1
-
-    def __call__(self, fraction: float, partial: DegradationResult) -> None:
-        errors = "  ".join(
-            f"{n.name} {100 * n.train_error[-1]:4.1f}%" for n in partial.networks if n.train_error
-        )
-        filled = int(30 * fraction)
-        line = (
-            f"[{'#' * filled}{'.' * (30 - filled)}] step {partial.step}/{partial.config.steps}  "
-            f"{partial.seconds:5.0f} s  {errors}"
-        )
-        if self.tty:
-            print("\r" + line, end="\n" if partial.finished else "", file=sys.stderr, flush=True)
-        elif int(10 * fraction) > self.tenth:
-            self.tenth = int(10 * fraction)
-            print(line, file=sys.stderr, flush=True)
+def _show(bar: ProgressBar, fraction: float, partial: DegradationResult) -> None:
+    errors = "  ".join(f"{n.name} {100 * n.train_error[-1]:4.1f}%" for n in partial.networks if n.train_error)
+    bar.update(fraction, f"step {partial.step}/{partial.config.steps}  {errors}")
 
 
 def _degradation_command(args: argparse.Namespace) -> int:
@@ -99,10 +65,11 @@ def _degradation_command(args: argparse.Namespace) -> int:
         config["milestones"] = tuple(args.milestones)
     for path in (args.json, args.plot):  # checked before the run, not after minutes of training
         if path and Path(path).is_dir():
-            return _error(f"{path} is a folder; give a file name")
+            return error(f"{path} is a folder; give a file name")
         if path and not Path(path).parent.is_dir():
-            return _error(f"{path}: folder {str(Path(path).parent)!r} does not exist")
+            return error(f"{path}: folder {str(Path(path).parent)!r} does not exist")
     start = time.time()
+    bar = None if args.quiet else ProgressBar()
     try:
         result = degradation_experiment(
             depths=tuple(args.depths),
@@ -111,11 +78,14 @@ def _degradation_command(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             seed=args.seed,
             device=args.device,
-            progress=None if args.quiet else _Bar(),
+            progress=None if bar is None else partial(_show, bar),
             **config,
         )
     except (DataError, ValueError) as exc:
-        return _error(str(exc))
+        return error(str(exc))
+    finally:
+        if bar is not None:
+            bar.close()
     for net in result.networks:
         print(
             f"{net.name:<10} {net.parameters:>9,} parameters  final training error {100 * net.final_train_error:5.1f}%"
@@ -138,7 +108,7 @@ def _degradation_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_degradation_parser(commands: Any) -> None:
+def add_degradation_command(commands: Any) -> None:
     """The ``degradation`` subcommand, added to the main parser's subparsers."""
     d = DegradationConfig
     run = commands.add_parser(
@@ -151,7 +121,7 @@ def add_degradation_parser(commands: Any) -> None:
     run.add_argument("--steps", type=positive_int, default=d.steps, help=f"SGD steps per network (default {d.steps})")
     run.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, ...")
+    add_device_option(run)
     run.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     run.add_argument("--shortcut", choices=["A", "B"], help="A: zero-padding (default), B: projection")
     run.add_argument("--lr", type=float, help=f"base learning rate (default {d.lr}; the paper: 0.1 at batch 128)")

@@ -3,53 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
-from typing import TextIO
 
-from ..exemplars.build import ENGINES, IndexProgress, build_index
+from ..exemplars.build import ENGINES, build_index
 from ..exemplars.folder import scan_folder
 from ..exemplars.ray_engine import EngineUnavailable, require_ray
-from ..model.resnet import ARCHS
-from ..model.weights import PRECISIONS, WeightsError, load_model
-from .options import non_negative_int, positive_int
+from ..model.weights import WeightsError, load_model
+from .options import add_model_options, error, non_negative_int, positive_int
+from .progress import ProgressBar
 
-__all__ = ["add_index_command", "ProgressBar"]
-
-PROG = "python -m resnet_viz"
-
-
-class ProgressBar:
-    """``progress(fraction, status)`` drawn on a terminal (one line redrawn), or a line every few
-    seconds when stderr is a file or pipe, so logs stay readable."""
-
-    def __init__(self, stream: TextIO = sys.stderr, every_s: float = 5.0) -> None:
-        self.stream, self.every_s = stream, every_s
-        self.tty = stream.isatty()
-        self._last, self._phase, self._drawn = 0.0, None, False
-
-    def __call__(self, fraction: float, status: IndexProgress) -> None:
-        now = time.monotonic()
-        if self.tty:
-            bar = "#" * int(24 * fraction)
-            self.stream.write(f"\r[{bar:<24}] {100 * fraction:5.1f}%  {status}   ")
-            self._drawn = True
-        elif now - self._last >= self.every_s or status.phase != self._phase or fraction >= 1.0:
-            self.stream.write(f"{100 * fraction:5.1f}%  {status}\n")
-            self._last = now
-        self._phase = status.phase
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _error(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return 2
+__all__ = ["add_index_command"]
 
 
 def _megabytes(path: Path) -> str:
@@ -61,35 +24,36 @@ def _index_command(args: argparse.Namespace) -> int:
         if args.engine == "ray":
             require_ray()
     except EngineUnavailable as exc:
-        return _error(str(exc))
+        return error(str(exc))
     folder, out = Path(args.folder), Path(args.out)
     if not folder.is_dir():
-        return _error(f"image folder {args.folder!r} {'is not a folder' if folder.exists() else 'does not exist'}")
+        return error(f"image folder {args.folder!r} {'is not a folder' if folder.exists() else 'does not exist'}")
     if not out.parent.is_dir():
-        return _error(f"cannot write the index to {args.out!r}: folder {str(out.parent)!r} does not exist")
+        return error(f"cannot write the index to {args.out!r}: folder {str(out.parent)!r} does not exist")
     try:
         if not scan_folder(folder).images:  # before loading a model for nothing
-            return _error(f"nothing to index in {args.folder!r}: no image files (by extension) in it")
+            return error(f"nothing to index in {args.folder!r}: no image files (by extension) in it")
     except OSError as exc:
-        return _error(str(exc))
+        return error(str(exc))
     try:
         model = load_model(args.arch, args.weights, args.device, precision=args.precision, progress=not args.quiet)
     except (WeightsError, ValueError) as exc:
-        return _error(str(exc))
+        return error(str(exc))
     bar = None if args.quiet else ProgressBar()
+    progress = None if bar is None else (lambda fraction, status: bar.update(fraction, str(status), phase=status.phase))
     try:
         index = build_index(
-            model, folder, top_k=args.top_k, engine=args.engine, progress=bar, batch_size=args.batch_size,
+            model, folder, top_k=args.top_k, engine=args.engine, progress=progress, batch_size=args.batch_size,
             workers=args.workers, patch_size=args.patch_size, ray_address=args.ray_address, ray_cpus=args.ray_cpus,
         )  # fmt: skip
     except (OSError, ValueError, EngineUnavailable) as exc:  # the folder changed, a bad option, no Ray
-        return _error(str(exc))
+        return error(str(exc))
     finally:
         if bar is not None:
             bar.close()
     meta, unreadable = index.meta, index.unreadable
     if meta["indexed"] == 0:
-        return _error(f"nothing to index in {args.folder!r}: all {len(meta['images'])} image files are unreadable")
+        return error(f"nothing to index in {args.folder!r}: all {len(meta['images'])} image files are unreadable")
     index.save(out)
     channels = sum(s["channels"] for s in meta["stages"])
     print(
@@ -109,10 +73,7 @@ def add_index_command(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("index", help="the images (and patches) of a folder that excite each channel most")
     run.add_argument("folder", metavar="FOLDER", help="walked recursively; image files only")
     run.add_argument("--out", required=True, metavar="INDEX", help="the index file to write (.npz)")
-    run.add_argument("--arch", default="resnet50", choices=list(ARCHS))
-    run.add_argument("--weights", default="imagenet", help="imagenet (default), random, or a checkpoint path")
-    run.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
-    run.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="bf16/fp16: CUDA autocast")
+    add_model_options(run)
     run.add_argument("--top-k", type=positive_int, default=9, help="exemplars kept per channel (default 9)")
     run.add_argument("--engine", default="local", choices=list(ENGINES), help="local (default) or ray")
     run.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local one)")

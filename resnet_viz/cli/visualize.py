@@ -12,20 +12,17 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
-from typing import TextIO
 
 import torch
 
 from ..explain.feature_vis import StepInfo, visualize_channel
-from ..model.resnet import ARCHS, StageInfo, build_model
+from ..model.resnet import StageInfo, build_model
 from ..model.weights import WeightsError, load_model
-from .options import non_negative_int, positive_int
+from .options import PROG, add_model_options, error, non_negative_int, positive_int
+from .progress import ProgressBar
 
-__all__ = ["add_visualize_command", "parse_channels", "TextProgress"]
-
-PROG = "python -m resnet_viz"
+__all__ = ["add_visualize_command", "parse_channels"]
 
 
 def parse_channels(text: str, count: int, stage: str = "the stage") -> list[int]:
@@ -45,40 +42,8 @@ def parse_channels(text: str, count: int, stage: str = "the stage") -> list[int]
     return sorted(channels)
 
 
-class TextProgress:
-    """A one-line text bar on a terminal; on anything else, one line per finished channel."""
-
-    WIDTH = 30
-
-    def __init__(self, stream: TextIO, total: int) -> None:
-        self.stream, self.total = stream, total
-        self.live = stream.isatty()
-        self.start = time.perf_counter()
-        self.last_draw = 0.0
-
-    def _eta(self, done: float) -> str:
-        elapsed = time.perf_counter() - self.start
-        left = elapsed / done * (self.total - done) if done > 0 else 0.0
-        return f"{elapsed:5.0f}s elapsed, ~{left:.0f}s left"
-
-    def step(self, index: int, label: str, info: StepInfo) -> None:
-        now = time.perf_counter()
-        if not self.live or (now - self.last_draw < 0.1 and info.step < info.steps):
-            return
-        self.last_draw = now
-        done = index + info.step / info.steps
-        filled = int(self.WIDTH * done / self.total)
-        bar = "#" * filled + "-" * (self.WIDTH - filled)
-        self.stream.write(
-            f"\r[{bar}] {index + 1}/{self.total} {label} step {info.step}/{info.steps} "
-            f"objective {info.objective:8.3f}  {self._eta(done)}"
-        )
-        self.stream.flush()
-
-    def channel_done(self, index: int, label: str, objective: float, seconds: float) -> None:
-        line = f"{index + 1}/{self.total} {label}: objective {objective:.3f} in {seconds:.1f}s; {self._eta(index + 1)}"
-        self.stream.write(("\r\033[K" if self.live else "") + line + "\n")
-        self.stream.flush()
+def fail(message: str) -> int:
+    return error(message, "visualize")
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -92,31 +57,26 @@ def _stage_table(arch: str) -> tuple[StageInfo, ...]:
         return build_model(arch).stages
 
 
-def _fail(message: str) -> int:
-    print(f"{PROG} visualize: error: {message}", file=sys.stderr)
-    return 2
-
-
 def _visualize_command(args: argparse.Namespace) -> int:
     stages = {s.name: s for s in _stage_table(args.arch)}
     if args.stage not in stages:
-        return _fail(f"unknown stage {args.stage!r}; choose one of {', '.join(stages)}")
+        return fail(f"unknown stage {args.stage!r}; choose one of {', '.join(stages)}")
     stage = stages[args.stage]
     try:
         channels = parse_channels(args.channels, stage.channels, f"{stage.name} of {args.arch}")
     except ValueError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     if args.size < 16:
-        return _fail(f"size {args.size} is too small; use at least 16 pixels")
+        return fail(f"size {args.size} is too small; use at least 16 pixels")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        return _fail(f"cannot use {str(out)!r} as the output folder ({exc.strerror or exc})")
+        return fail(f"cannot use {str(out)!r} as the output folder ({exc.strerror or exc})")
     try:
         model = load_model(args.arch, args.weights, args.device)
     except (WeightsError, ValueError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
 
     summary = {
         "arch": args.arch,
@@ -129,7 +89,14 @@ def _visualize_command(args: argparse.Namespace) -> int:
         "channels": [],
     }
     json_path = out / f"{stage.name}-objectives.json"
-    bar = TextProgress(sys.stderr, len(channels))
+    bar, total = ProgressBar(every_s=None), len(channels)  # off a terminal: a line per channel
+
+    def on_step(info: StepInfo, index: int, label: str) -> None:
+        bar.update(
+            (index + info.step / info.steps) / total,
+            f"{index + 1}/{total} {label} step {info.step}/{info.steps} objective {info.objective:8.3f}",
+        )
+
     try:
         for index, channel in enumerate(channels):
             label = f"{stage.name} channel {channel}"
@@ -140,7 +107,7 @@ def _visualize_command(args: argparse.Namespace) -> int:
                 size=args.size,
                 steps=args.steps,
                 seed=args.seed,
-                on_step=lambda info, index=index, label=label: bar.step(index, label, info),
+                on_step=lambda info, index=index, label=label: on_step(info, index, label),
             )
             name = f"{stage.name}-channel-{channel:04d}.png"
             result.image.save(out / name)
@@ -150,10 +117,13 @@ def _visualize_command(args: argparse.Namespace) -> int:
                 record.pop(key)
             summary["channels"].append({"file": name, **record})
             _write_json(json_path, summary)
-            bar.channel_done(index, label, result.final_activation, result.timing_ms["total"] / 1000)
+            seconds = result.timing_ms["total"] / 1000
+            bar.print(f"{index + 1}/{total} {label}: objective {result.final_activation:.3f} in {seconds:.1f}s")
     except KeyboardInterrupt:
-        print(f"\n{PROG} visualize: interrupted; {len(summary['channels'])} channel(s) written to {out}", file=sys.stderr)
+        bar.close()
+        print(f"{PROG} visualize: interrupted; {len(summary['channels'])} channel(s) written to {out}", file=sys.stderr)
         return 130
+    bar.close()
     print(f"{len(channels)} image(s) and {json_path.name} written to {out}")
     return 0
 
@@ -162,14 +132,12 @@ def _visualize_command(args: argparse.Namespace) -> int:
 
 def add_visualize_command(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("visualize", help="feature visualisations: the image each channel responds to most")
-    run.add_argument("--arch", default="resnet50", choices=list(ARCHS))
-    run.add_argument("--weights", default="imagenet", help="imagenet (default), random, or a checkpoint path")
+    add_model_options(run, precision=False)
     run.add_argument("--stage", required=True, help="C1 .. C5")
     run.add_argument("--channels", required=True, help="which channels: 0-15, 3, 1,5,9 or a mix like 0-3,8")
     run.add_argument("--out", required=True, metavar="DIR", help="folder for the PNG files and the JSON")
     run.add_argument("--size", type=positive_int, default=128, help="image size in pixels (default 128)")
     run.add_argument("--steps", type=positive_int, default=256, help="optimisation steps (default 256)")
     run.add_argument("--seed", type=non_negative_int, default=0)
-    run.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
     run.set_defaults(handler=_visualize_command)
 
