@@ -3,12 +3,13 @@ built and wired in its own module under ``resnet_viz/ui/``) and launches.
 
     python app.py [--arch resnet50] [--weights imagenet|random|PATH] [--device auto]
                   [--precision fp32|bf16|fp16] [--host 127.0.0.1] [--port 7860] [--share]
-                  [--no-batching] [--session-ttl 1800] [--index INDEX.npz]
+                  [--no-batching] [--session-ttl 1800] [--index INDEX.npz] [--log-level info]
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,9 @@ def launch_kwargs(host: str = "127.0.0.1", port: int | None = 7860, share: bool 
     return dict(LAUNCH_DEFAULTS, server_name=host, server_port=port, share=share, i18n=I18N)
 
 
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
 def _positive_seconds(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -131,10 +135,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="an exemplar index (python -m resnet_viz index FOLDER --out INDEX.npz): shows each channel's top patches",
     )
     parser.add_argument(
+        "--log-level", default=os.environ.get("RESNET_VIZ_LOG_LEVEL", "info").lower(), choices=list(LOG_LEVELS),
+        help="how much the server logs (default info: one line per refused input, each model load and layout choice)",
+    )
+    parser.add_argument(
         "--batching", action=argparse.BooleanOptionalAction, default=True,
         help="run /analyze requests that arrive together in one batched forward (default: on)",
     )
     return parser.parse_args(argv)
+
+
+def configure_logging(level: str) -> None:
+    """Once, at start: the app's own loggers (resnet_viz.*) at ``level``, on stderr with a time."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("resnet_viz").setLevel(LOG_LEVELS[level])
 
 
 def demo_from_args(args: argparse.Namespace) -> gr.Blocks:
@@ -149,13 +163,16 @@ def __getattr__(name: str) -> Any:
     """``app.demo`` for `gradio app.py` (hot reload), built on first access only: importing this
     module (as the tests do) builds nothing, and running it as a script builds one demo."""
     if name == "demo":
-        globals()["demo"] = demo_from_args(parse_args([]))
+        args = parse_args([])
+        configure_logging(args.log_level)
+        globals()["demo"] = demo_from_args(args)
         return globals()["demo"]
     raise AttributeError(name)
 
 
 if __name__ == "__main__":
     args = parse_args()
+    configure_logging(args.log_level)
     try:
         demo = demo_from_args(args)
     except IndexFileError as exc:

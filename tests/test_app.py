@@ -198,3 +198,21 @@ def test_the_app_loads_an_exemplar_index_or_says_why_not(tmp_path, tmp_path_fact
     monkeypatch.setattr("sys.argv", ["app.py", "--weights", "random", "--arch", "resnet18", "--index", str(broken)])
     with pytest.raises(SystemExit, match=r"app.py: error: .*broken.npz"):
         runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
+
+
+def test_logging_is_configured_once_at_start_with_a_level_flag(monkeypatch):
+    import logging
+
+    import app
+
+    assert app.parse_args([]).log_level == "info"
+    monkeypatch.setenv("RESNET_VIZ_LOG_LEVEL", "DEBUG")
+    assert app.parse_args([]).log_level == "debug"
+    with pytest.raises(SystemExit):
+        app.parse_args(["--log-level", "loud"])
+    logger = logging.getLogger("resnet_viz")
+    monkeypatch.setattr(logger, "level", logger.level)  # restored after the test
+    app.configure_logging("warning")
+    assert logging.getLogger("resnet_viz.app").getEffectiveLevel() == logging.WARNING
+    app.configure_logging("debug")
+    assert logging.getLogger("resnet_viz.serve.registry").getEffectiveLevel() == logging.DEBUG

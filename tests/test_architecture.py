@@ -102,7 +102,7 @@ def test_hooks_are_removed_when_the_forward_fails(empty_cache, monkeypatch):
         raise RuntimeError("boom")
 
     twin.layer2.forward = broken
-    monkeypatch.setattr(architecture, "_meta_twin", lambda model: twin)
+    monkeypatch.setattr(architecture, "meta_twin", lambda model: twin)
     with pytest.raises(RuntimeError, match="boom"):
         architecture_table(meta_model("resnet18"))
     assert hook_count(twin) == 0

@@ -25,23 +25,23 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from .experiment import DegradationConfig, DegradationResult
 
-__all__ = ["DegradationRunner", "RunSnapshot"]
+__all__ = ["DegradationRunner", "RunSnapshot", "RunState"]
 
 log = logging.getLogger(__name__)
 
-STATES = ("idle", "starting", "running", "finished", "cancelled", "failed")
-_ACTIVE = ("starting", "running")
+RunState = Literal["idle", "starting", "running", "finished", "cancelled", "failed"]
+_ACTIVE: tuple[RunState, ...] = ("starting", "running")
 
 
 @dataclass(frozen=True)
 class RunSnapshot:
     """What the app shows: the state, the latest partial (or final) result, an error text."""
 
-    state: str
+    state: RunState
     result: DegradationResult | None
     fraction: float  # of the steps done, in [0, 1]
     paused: bool
@@ -257,7 +257,7 @@ class DegradationRunner:
         process.join()
         out.close()
 
-    def _set(self, run_id: int, state: str | None = None, fraction: float | None = None, result: Any = None) -> None:
+    def _set(self, run_id: int, state: RunState | None = None, fraction: float | None = None, result: Any = None) -> None:
         parsed = DegradationResult.from_json(result) if result is not None else None  # outside the lock
         with self._lock:
             if run_id != self._run_id or self._state not in _ACTIVE:
@@ -270,7 +270,7 @@ class DegradationRunner:
                 self._result = parsed
             self._updated = time.time()
 
-    def _end(self, run_id: int, state: str, error: str | None = None) -> None:
+    def _end(self, run_id: int, state: RunState, error: str | None = None) -> None:
         with self._lock:
             if run_id != self._run_id or self._state not in _ACTIVE:
                 return

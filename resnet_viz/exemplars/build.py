@@ -23,7 +23,7 @@ import torch
 from ..model.fingerprint import hash_scope, weights_sha256
 from ..model.preprocess import BACKGROUND, MAX_ASPECT, MAX_PIXELS
 from ..model.resnet import ResNet
-from ..probe.architecture import _meta_twin
+from ..probe.architecture import meta_twin
 from ..probe.receptive_field import stage_geometry
 from .folder import Failure, scan_folder
 from .local import default_workers, score_local
@@ -195,7 +195,7 @@ def _tables(model: ResNet, best: dict[str, TopK]) -> tuple[dict[str, np.ndarray]
     """
     size = int(model.meta.transforms.crop_size[0])
     fields = stage_geometry(model)
-    shapes = _meta_twin(model).forward_stages(torch.zeros(1, 3, size, size, device="meta"))
+    shapes = meta_twin(model).forward_stages(torch.zeros(1, 3, size, size, device="meta"))
     arrays: dict[str, np.ndarray] = {}
     stages = []
     for info in model.stages:

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from torchvision.transforms._presets import ImageClassification
 
-from ..model.preprocess import ImageError, _limit_aspect, crop_image, load_image, preprocess
+from ..model.preprocess import ImageError, crop_image, limit_aspect, load_image, preprocess
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -109,7 +109,7 @@ def crop_of(root: Path, name: str, transforms: nn.Module) -> Image.Image | None:
         if not isinstance(transforms, ImageClassification):
             return crop_image(transforms, preprocess(transforms, image))
         resized = TF.resize(
-            _limit_aspect(image), transforms.resize_size, interpolation=transforms.interpolation,
+            limit_aspect(image), transforms.resize_size, interpolation=transforms.interpolation,
             antialias=transforms.antialias,
         )  # fmt: skip
         return TF.center_crop(resized, transforms.crop_size)

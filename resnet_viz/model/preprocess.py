@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor, nn
 
-__all__ = ["ImageError", "ImageSource", "MAX_PIXELS", "BACKGROUND", "load_image", "to_rgb", "preprocess", "denormalize", "crop_image"]
+__all__ = ["ImageError", "ImageSource", "MAX_PIXELS", "BACKGROUND", "load_image", "to_rgb", "preprocess", "denormalize", "crop_image", "limit_aspect"]
 
 # 50 megapixels: more than any phone photo, far below Pillow's own 179 MP decompression-bomb error,
 # and small enough that decoding one cannot exhaust a classroom laptop's memory (~150 MB as RGB).
@@ -160,7 +160,7 @@ def load_image(source: ImageSource, *, max_pixels: int = MAX_PIXELS) -> Image.Im
 MAX_ASPECT = 200  # worst case resized: 232 x 46,400 pixels
 
 
-def _limit_aspect(image: Image.Image) -> Image.Image:
+def limit_aspect(image: Image.Image) -> Image.Image:
     width, height = image.size
     short, long = min(width, height), max(width, height)
     if long <= short * MAX_ASPECT:
@@ -173,7 +173,7 @@ def _limit_aspect(image: Image.Image) -> Image.Image:
 
 def preprocess(transforms: nn.Module, image: Image.Image) -> Tensor:
     """The weights' own transforms (resize, centre crop, normalise): (3, 224, 224) float32."""
-    return transforms(_limit_aspect(image))
+    return transforms(limit_aspect(image))
 
 
 def denormalize(transforms: nn.Module, x: Tensor) -> Tensor:

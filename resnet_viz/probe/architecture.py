@@ -20,13 +20,13 @@ from ..model.resnet import ResNet, build_model
 from ..model.runtime import as_model_input
 from .hooks import forward_taps
 
-__all__ = ["architecture_table", "architecture_totals"]
+__all__ = ["architecture_table", "architecture_totals", "as_int", "branch_convs", "meta_twin", "stage_groups"]
 
 _cache: dict[tuple, list[dict[str, Any]]] = {}
 _cache_lock = threading.Lock()
 
 
-def _groups(model: ResNet) -> dict[str, list[tuple[str, nn.Module]]]:
+def stage_groups(model: ResNet) -> dict[str, list[tuple[str, nn.Module]]]:
     """Top-level children grouped by stage in forward order: the stem up to and including C1's
     module, then one stage module each for C2..C5, then the head (avgpool, fc)."""
     names = [s.name for s in model.stages]
@@ -40,17 +40,17 @@ def _groups(model: ResNet) -> dict[str, list[tuple[str, nn.Module]]]:
     return groups
 
 
-def _pair(value: int | tuple[int, ...]) -> int:
+def as_int(value: int | tuple[int, ...]) -> int:
     return int(value[0] if isinstance(value, tuple) else value)
 
 
 def _conv_text(conv: nn.Conv2d, with_stride: bool) -> str:
-    k = _pair(conv.kernel_size)
-    stride = _pair(conv.stride)
+    k = as_int(conv.kernel_size)
+    stride = as_int(conv.stride)
     return f"{k}x{k}, {conv.out_channels}" + (f", stride {stride}" if with_stride and stride != 1 else "")
 
 
-def _branch_convs(block: nn.Module) -> list[nn.Conv2d]:
+def branch_convs(block: nn.Module) -> list[nn.Conv2d]:
     """The residual branch's convs in order (conv1, conv2[, conv3]); the projection shortcut is a
     nested Sequential and is left out."""
     return [child for child in block.children() if isinstance(child, nn.Conv2d)]
@@ -69,12 +69,12 @@ def _describe(stage: str, modules: list[tuple[str, nn.Module]]) -> tuple[str, in
             if isinstance(m, nn.Conv2d):
                 parts.append(_conv_text(m, with_stride=True))
             elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-                k, s = _pair(m.kernel_size), _pair(m.stride)
+                k, s = as_int(m.kernel_size), as_int(m.stride)
                 kind = "max" if isinstance(m, nn.MaxPool2d) else "avg"
                 parts.append(f"{k}x{k} {kind} pool" + (f", stride {s}" if s != 1 else ""))
         return "; ".join(parts), 0
     blocks = [block for layer in layers for block in layer]
-    body = "; ".join(_conv_text(conv, with_stride=False) for conv in _branch_convs(blocks[0]))
+    body = "; ".join(_conv_text(conv, with_stride=False) for conv in branch_convs(blocks[0]))
     return f"[{body}] x {len(blocks)}", len(blocks)
 
 
@@ -84,11 +84,11 @@ def _receptive_walk(modules: list[tuple[str, nn.Module]], rf: int, jump: int) ->
     for _, module in modules:
         if isinstance(module, nn.Sequential):
             for block in module:
-                rf, jump = _receptive_walk([("", conv) for conv in _branch_convs(block)], rf, jump)
+                rf, jump = _receptive_walk([("", conv) for conv in branch_convs(block)], rf, jump)
         elif isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-            dilation = _pair(getattr(module, "dilation", 1))
-            rf += (_pair(module.kernel_size) - 1) * dilation * jump
-            jump *= _pair(module.stride)
+            dilation = as_int(getattr(module, "dilation", 1))
+            rf += (as_int(module.kernel_size) - 1) * dilation * jump
+            jump *= as_int(module.stride)
     return rf, jump
 
 
@@ -132,7 +132,7 @@ def _observe(model: ResNet, input_size: int, groups: dict) -> tuple[dict[str, tu
     return shapes, macs
 
 
-def _meta_twin(model: ResNet) -> ResNet:
+def meta_twin(model: ResNet) -> ResNet:
     """A parameter-free copy of the architecture on the meta device: shapes without arithmetic."""
     with torch.device("meta"):
         twin = build_model(model.arch, stride_in_1x1=model.stride_in_1x1, num_classes=model.fc.out_features)
@@ -140,9 +140,9 @@ def _meta_twin(model: ResNet) -> ResNet:
 
 
 def _count(model: ResNet, input_size: int) -> list[dict[str, Any]]:
-    groups = _groups(model)
-    twin = _meta_twin(model)
-    shapes, macs = _observe(twin, input_size, _groups(twin))
+    groups = stage_groups(model)
+    twin = meta_twin(model)
+    shapes, macs = _observe(twin, input_size, stage_groups(twin))
     rows = []
     rf, jump = 1, 1
     for index, (stage, modules) in enumerate(groups.items()):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..model.resnet import ResNet
-from .architecture import _branch_convs, _groups, _pair
+from .architecture import as_int, branch_convs, stage_groups
 
 __all__ = ["FieldGeometry", "stage_geometry", "patch_box"]
 
@@ -53,12 +53,12 @@ class FieldGeometry:
 
 def _walk(module: nn.Module, size: int, jump: int, start: float) -> tuple[int, int, float]:
     if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-        k, s = _pair(module.kernel_size), _pair(module.stride)
-        p, d = _pair(module.padding), _pair(getattr(module, "dilation", 1))
+        k, s = as_int(module.kernel_size), as_int(module.stride)
+        p, d = as_int(module.padding), as_int(getattr(module, "dilation", 1))
         return size + (k - 1) * d * jump, jump * s, start + ((k - 1) * d / 2 - p) * jump
     if isinstance(module, nn.Sequential):  # a stage: its residual blocks in order
         for block in module:
-            for conv in _branch_convs(block):
+            for conv in branch_convs(block):
                 size, jump, start = _walk(conv, size, jump, start)
     return size, jump, start  # BN, ReLU and taps change nothing
 
@@ -67,7 +67,7 @@ def stage_geometry(model: ResNet) -> dict[str, FieldGeometry]:
     """{"C1": FieldGeometry(11, 4, 0.0), ...} for every stage in ``model.stages``."""
     size, jump, start = 1, 1, 0.0
     fields: dict[str, FieldGeometry] = {}
-    for stage, modules in _groups(model).items():
+    for stage, modules in stage_groups(model).items():
         if stage == "head":
             break
         for _, module in modules:

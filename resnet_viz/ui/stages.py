@@ -6,7 +6,6 @@ Everything here re-renders from the session's stage tensors without a forward pa
 
 from __future__ import annotations
 
-from functools import lru_cache
 
 import gradio as gr
 from PIL import Image
@@ -27,8 +26,8 @@ GRID_COLUMNS, GRID_TILE = 8, 96
 MAX_TILES = 64
 
 
-@lru_cache(maxsize=None)
 def _receptive_fields(explorer: Explorer, arch: str) -> dict[str, int]:
+    # architecture_table caches its rows per architecture (they do not depend on the weights)
     return {row["stage"]: row["receptive_field"] for row in architecture_table(explorer.registry.get(arch).model)}
 
 
