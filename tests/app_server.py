@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Iterator
 
 from resnet_viz.serve.explorer import Explorer
-from resnet_viz.serve.registry import ModelRegistry
 from resnet_viz.serve.sessions import SessionStore
 
-from .conftest import TEST_LAYOUT
+from .support import random_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +24,7 @@ def running_app(
     sys.path.insert(0, str(ROOT))
     import app
 
-    explorer = explorer or Explorer(ModelRegistry("random", "cpu", layout=TEST_LAYOUT), SessionStore())
+    explorer = explorer or Explorer(random_registry(), SessionStore())
     demo = app.build_demo(arch, explorer=explorer, **(build or {}))
     options = {**app.launch_kwargs(port=None), "quiet": True, **launch_overrides}
     _, url, _ = demo.launch(prevent_thread_lock=True, **options)

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 
 from resnet_viz.serve.explorer import Explorer
-from resnet_viz.serve.registry import ModelRegistry
 from resnet_viz.serve.sessions import SessionStore
 
 from .app_server import running_app
-from .conftest import TEST_LAYOUT
+from .support import random_registry
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = Path(os.environ["RESNET_VIZ_SCREENSHOTS"]) if os.environ.get("RESNET_VIZ_SCREENSHOTS") else None
@@ -57,7 +56,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def browser_app():
-    explorer = CountingExplorer(ModelRegistry("random", "cpu", layout=TEST_LAYOUT), SessionStore())
+    explorer = CountingExplorer(random_registry(), SessionStore())
     with running_app("resnet18", explorer=explorer) as (url, _):
         yield url, explorer
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: random-weight models (built once per session), example photos, no network."""
+"""Shared fixtures: random-weight models (built once per session), a registry per module, example
+photos, no network. What tests share besides fixtures lives in support.py, which tests import."""
 
 from __future__ import annotations
 
@@ -17,27 +18,9 @@ os.environ["RESNET_VIZ_CACHE"] = tempfile.mkdtemp(prefix="resnet-viz-tests-cache
 import pytest
 import torch
 
-import resnet_viz
 from resnet_viz.model.resnet import ResNet
 
-ROOT = Path(__file__).resolve().parent.parent
-ASSETS = ROOT / "assets"
-EXAMPLES = sorted(p for p in ASSETS.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
-
-
-# The shared test models skip load_model's layout measurement: it costs start-up time, and on a
-# busy machine it may pick either layout, whose results differ in the last bits of a float.
-# Apps and CLI runs that tests compare with these models are given the same layout.
-TEST_LAYOUT = "channels-last"
-
-_models: dict[str, ResNet] = {}
-
-
-def random_model(arch: str) -> ResNet:
-    """One shared, read-only random-weight model per arch, as the app shares its models."""
-    if arch not in _models:
-        _models[arch] = resnet_viz.load_model(arch, weights="random", device="cpu", layout=TEST_LAYOUT)
-    return _models[arch]
+from .support import ASSETS, EXAMPLES, TEST_LAYOUT, random_model, random_registry  # noqa: F401 (TEST_LAYOUT: tests of other branches import it from here)
 
 
 @pytest.fixture(scope="session")
@@ -86,5 +69,11 @@ def torch_home(tmp_path, monkeypatch) -> Path:
     return tmp_path / "torch"
 
 
-# The real-browser tests' fixtures (imported last: that module needs ROOT from this one).
+@pytest.fixture(scope="module")
+def registry():
+    """A model registry as the app builds one, shared by one test module (see support.random_registry)."""
+    return random_registry()
+
+
+# The real-browser tests' fixtures.
 from .browser import browser, browser_app  # noqa: E402, F401

@@ -13,7 +13,7 @@ from PIL import Image, ImageOps
 
 from resnet_viz import build_index
 
-from .conftest import ASSETS, random_model
+from .support import ASSETS, random_model
 
 READABLE = [
     "astronaut.png",

@@ -12,7 +12,7 @@ from gradio_client import Client, handle_file
 from resnet_viz import analyze, attribute, gradient_flow, lesion
 
 from .app_server import running_app
-from .conftest import ROOT, random_model
+from .support import ROOT, random_model
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from resnet_viz import ImageError, analyze
 from resnet_viz.serve.batching import AnalyzeBatcher
 
-from .conftest import random_model
+from .support import random_model
 
 
 def _lease_counting(calls: list):

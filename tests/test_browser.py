@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from resnet_viz import analyze
 
 from .browser import open_page, shot, wait_for
-from .conftest import ROOT, random_model
+from .support import ROOT, random_model
 
 CHELSEA = ROOT / "assets" / "chelsea.png"
 ROCKET = ROOT / "assets" / "rocket.jpg"

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from resnet_viz import analyze
 
 from .browser import open_page, shot
-from .conftest import ROOT, TEST_LAYOUT, random_model
+from .support import ROOT, random_model, random_registry
 
 ROCKET = ROOT / "assets" / "rocket.jpg"
 
@@ -204,13 +204,12 @@ def test_a_channel_shows_what_excites_it_beyond_this_photo(browser, tmp_path, tm
     progress bar, then shown at once to the next visitor (kept on disk)."""
     from resnet_viz.serve.explorer import Explorer
     from resnet_viz.serve.feature_cache import FeatureVisCache
-    from resnet_viz.serve.registry import ModelRegistry
     from resnet_viz.serve.sessions import SessionStore
 
     from .app_server import running_app
     from .index_folder import shared_index
 
-    explorer = Explorer(ModelRegistry("random", "cpu", layout=TEST_LAYOUT), SessionStore(), index=shared_index(tmp_path_factory),
+    explorer = Explorer(random_registry(), SessionStore(), index=shared_index(tmp_path_factory),
                         feature_cache=FeatureVisCache(tmp_path / "cache"), feature_vis={"size": 64, "steps": 12, "seed": 0})
     with running_app("resnet18", explorer=explorer) as (url, _):
         page = open_page(browser, url)

@@ -13,19 +13,13 @@ from resnet_viz import visualize_channel
 from resnet_viz.serve.cancel import Cancelled
 from resnet_viz.serve.explorer import Explorer, UserError
 from resnet_viz.serve.feature_cache import FeatureVisCache
-from resnet_viz.serve.registry import ModelRegistry
 from resnet_viz.serve.sessions import SessionStore
 from resnet_viz.ui.channel_panel import _check_channel, exemplar_gallery, visualization_view
 
-from .conftest import TEST_LAYOUT, random_model
 from .index_folder import shared_index
+from .support import random_model, random_registry
 
 SETTINGS = {"size": 64, "steps": 8, "seed": 0}  # small: the recipe's own tests check the pictures
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return ModelRegistry("random", "cpu", layout=TEST_LAYOUT)
 
 
 @pytest.fixture
@@ -63,7 +57,7 @@ def test_other_settings_or_weights_never_hit_the_cache(explorer, tmp_path):
     assert key != FeatureVisCache.key(model, "C3", 5, {**SETTINGS, "steps": 9})
     assert key != FeatureVisCache.key(model, "C3", 6, SETTINGS)
     assert key != FeatureVisCache.key(random_model("resnet34"), "C3", 5, SETTINGS)
-    other = ModelRegistry("random", "cpu", layout=TEST_LAYOUT).get("resnet18").model
+    other = random_registry().get("resnet18").model
     with torch.no_grad():
         other.fc.bias.add_(1.0)  # other weights, same arch
     assert key != FeatureVisCache.key(other, "C3", 5, SETTINGS)

@@ -10,7 +10,7 @@ import pytest
 
 from resnet_viz.cli.main import main
 
-from .conftest import ROOT
+from .support import ROOT
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

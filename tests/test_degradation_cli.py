@@ -11,7 +11,7 @@ from PIL import Image
 
 from resnet_viz.cli.main import main
 
-from .conftest import ROOT
+from .support import ROOT
 
 TINY = ["--depths", "8", "--steps", "4", "--batch-size", "8", "--log-every", "2", "--eval-every", "2", "--eval-size", "20"]
 

@@ -14,14 +14,14 @@ from resnet_viz.serve.explorer import Explorer, UserError
 from resnet_viz.serve.registry import ModelRegistry
 from resnet_viz.serve.sessions import SessionStore
 
-from .conftest import TEST_LAYOUT, random_model
+from .support import random_model
 
 SID = "session-1"
 
 
 @pytest.fixture(scope="module")
-def explorer(examples):
-    explorer = Explorer(ModelRegistry("random", "cpu", layout=TEST_LAYOUT), SessionStore(max_sessions=8))
+def explorer(examples, registry):
+    explorer = Explorer(registry, SessionStore(max_sessions=8))
     explorer.analyze(str(examples[0]), "resnet18", SID)
     return explorer
 

@@ -17,8 +17,8 @@ from resnet_viz.cli.visualize import parse_channels
 from resnet_viz.explain.feature_vis import COLOR_MATRIX, ChannelOptimizer, FourierImage, Recipe, StepInfo, stage_forward
 from resnet_viz.model.runtime import as_model_input, private_copy
 
-from .conftest import random_model
 from .snapshot import model_snapshot
+from .support import random_model
 
 STAGES = ("C1", "C2", "C3", "C4", "C5")
 

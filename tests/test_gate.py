@@ -6,10 +6,9 @@ import threading
 
 from resnet_viz.serve.explorer import Explorer
 from resnet_viz.serve.gate import ModelGate
-from resnet_viz.serve.registry import ModelRegistry
 from resnet_viz.serve.sessions import SessionStore
 
-from .conftest import TEST_LAYOUT
+from .support import random_registry
 
 
 def _run(target) -> threading.Thread:
@@ -84,7 +83,7 @@ def test_long_jobs_take_turns_and_a_pause_without_waiters_costs_nothing():
 
 def test_an_analysis_finishes_while_an_occlusion_runs(examples):
     """The real thing: a visitor's analysis arrives during another's occlusion and is done before it."""
-    explorer = Explorer(ModelRegistry("random", "cpu", layout=TEST_LAYOUT), SessionStore())
+    explorer = Explorer(random_registry(), SessionStore())
     slow = explorer.analyze(str(examples[0]), "resnet18", "slow-visitor")
     events, started = [], threading.Event()
 
@@ -127,7 +126,7 @@ def test_listeners_hear_when_the_models_start_and_stop_computing():
 
 
 def test_the_registry_reports_all_its_models_activity():
-    registry = ModelRegistry("random", "cpu", layout=TEST_LAYOUT)
+    registry = random_registry()
     heard = []
     registry.activity.listeners.append(heard.append)
     with registry.lease("resnet18"):

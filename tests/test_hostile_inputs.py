@@ -15,8 +15,8 @@ import pytest
 from resnet_viz import ImageError, analyze
 
 from .app_server import RestClient, running_app
-from .conftest import ROOT, TEST_LAYOUT, random_model
 from .odd_images import hostile, unusual
+from .support import ROOT, TEST_LAYOUT, random_model
 
 REJECTED = {  # file -> the reason its message must give
     "empty.jpg": "the file is empty (0 bytes)",

@@ -19,11 +19,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from resnet_viz.serve.explorer import Explorer
-from resnet_viz.serve.registry import ModelRegistry
 from resnet_viz.serve.sessions import SessionStore
 
 from .app_server import RestClient, running_app
-from .conftest import ROOT, TEST_LAYOUT
+from .support import ROOT, random_registry
 
 
 class RecordingExplorer(Explorer):
@@ -64,7 +63,7 @@ def app(sandbox):
     saved = tempfile.tempdir
     tempfile.tempdir = str(sandbox / "tmp")  # what TMPDIR=<sandbox>/tmp does, in this process
     try:
-        explorer = RecordingExplorer(ModelRegistry("random", "cpu", layout=TEST_LAYOUT), SessionStore())
+        explorer = RecordingExplorer(random_registry(), SessionStore())
         assert explorer.downloads.root.parent == (sandbox / "tmp").resolve()
         with running_app("resnet18", explorer=explorer) as (url, _):
             yield url, explorer

@@ -18,7 +18,7 @@ from resnet_viz.model.layout import choose_layout, forward_timer
 from resnet_viz.model.runtime import as_model_input, image_input, private_copy
 from resnet_viz.serve.registry import ModelRegistry
 
-from .conftest import TEST_LAYOUT, random_model
+from .support import TEST_LAYOUT, random_model
 
 
 def _is_channels_last(t: torch.Tensor) -> bool:

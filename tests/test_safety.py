@@ -12,7 +12,7 @@ import torch
 import resnet_viz
 
 from .app_server import running_app
-from .conftest import ROOT
+from .support import ROOT
 
 
 @pytest.fixture(scope="module")

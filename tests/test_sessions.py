@@ -15,10 +15,7 @@ from PIL import Image
 
 from resnet_viz.serve.downloads import DownloadFolders
 from resnet_viz.serve.explorer import Explorer, UserError
-from resnet_viz.serve.registry import ModelRegistry
 from resnet_viz.serve.sessions import Analysis, Session, SessionStore, valid_session_id
-
-from .conftest import TEST_LAYOUT
 
 HOSTILE_IDS = ["..", ".", "../../x", "/etc", "/tmp/resnet-viz-target", "~", "", "a/b", "a" * 65, "x\x00y", " id"]
 
@@ -33,11 +30,6 @@ class FakeClock:
 
 def _analysis(arch: str = "resnet18") -> Analysis:
     return Analysis(arch, {"predictions": []}, torch.zeros(3, 224, 224), None, {})
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return ModelRegistry("random", "cpu", layout=TEST_LAYOUT)
 
 
 def test_sessions_expire_after_idle_time_not_after_uptime():
@@ -150,7 +142,7 @@ def test_gradios_cache_cleanup_leaves_the_page_working(registry, examples, tmp_p
     from gradio.route_utils import delete_files_created_by_app
 
     from .app_server import RestClient
-    from .conftest import ROOT
+    from .support import ROOT
 
     sys.path.insert(0, str(ROOT))
     import app

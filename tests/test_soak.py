@@ -12,11 +12,10 @@ from PIL import Image
 
 from resnet_viz import hook_count
 from resnet_viz.serve.explorer import Explorer
-from resnet_viz.serve.registry import ModelRegistry
 from resnet_viz.serve.sessions import SessionStore
 
 from .app_server import RestClient, running_app
-from .conftest import TEST_LAYOUT
+from .support import random_registry
 
 REQUESTS, WARM_UP = 300, 30  # memory is compared from the end of the warm-up on
 MAX_SESSIONS, SESSION_TTL_S = 16, 2
@@ -41,7 +40,7 @@ def test_soak(examples, tmp_path):
         with Image.open(path) as im:
             im.convert("RGB").resize((320, 240)).save(small, quality=90)
         photos.append(small)
-    explorer = Explorer(ModelRegistry("random", "cpu", layout=TEST_LAYOUT), SessionStore(max_sessions=MAX_SESSIONS, ttl_s=SESSION_TTL_S))
+    explorer = Explorer(random_registry(), SessionStore(max_sessions=MAX_SESSIONS, ttl_s=SESSION_TTL_S))
     with running_app("resnet18", explorer=explorer, build={"delete_cache": DELETE_CACHE}) as (url, _):
         rest = RestClient(url)
 

@@ -16,7 +16,7 @@ from resnet_viz.serve.explorer import UserError
 from resnet_viz.serve.gate import Activity, ModelGate
 from resnet_viz.ui.degradation import DegradationSection
 
-from .conftest import TEST_LAYOUT
+from .support import random_registry
 
 # Tiny but real: the offline data, plain-8/14 and ResNet-8/14, a point every 2 steps.
 TINY = DegradationConfig(depths=(8, 14), steps=40, batch_size=8, log_every=2, eval_every=10, eval_size=20,
@@ -190,14 +190,13 @@ def test_cifar10_not_downloaded_says_what_to_do_before_starting(tmp_path, monkey
 def test_building_the_app_starts_nothing_and_closing_it_stops_the_run():
     import sys
 
-    from .conftest import ROOT
+    from .support import ROOT
 
     sys.path.insert(0, str(ROOT))
     import app
     from resnet_viz.serve.explorer import Explorer
-    from resnet_viz.serve.registry import ModelRegistry
 
-    registry = ModelRegistry("random", "cpu", layout=TEST_LAYOUT)
+    registry = random_registry()
     explorer = Explorer(registry, degradation=DegradationLab(registry.activity, context="forkserver"))
     demo = app.build_demo("resnet18", explorer=explorer, degradation_config=TINY)
     assert explorer.degradation._runner is None and explorer.degradation.on_activity in registry.activity.listeners

@@ -17,18 +17,17 @@ from resnet_viz import attribute
 from resnet_viz.explain.methods import METHOD_SPECS
 from resnet_viz.i18n import EN, KO
 from resnet_viz.serve.explorer import Explorer, UserError
-from resnet_viz.serve.registry import ModelRegistry
 from resnet_viz.serve.sessions import SessionStore
 from resnet_viz.ui import architecture, attributions, files, predictions, residual, stages
 
-from .conftest import TEST_LAYOUT, random_model
+from .support import random_model
 
 SID = "tabs"
 
 
 @pytest.fixture(scope="module")
-def explorer():
-    return Explorer(ModelRegistry("random", "cpu", layout=TEST_LAYOUT), SessionStore(max_sessions=8))
+def explorer(registry):
+    return Explorer(registry, SessionStore(max_sessions=8))
 
 
 @pytest.fixture(scope="module")
