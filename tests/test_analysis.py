@@ -21,6 +21,7 @@ def _input(model, path) -> torch.Tensor:
     return preprocess(model.meta.transforms, load_image(path)).unsqueeze(0)
 
 
+@pytest.mark.slow
 def test_schema_and_json(resnet50, examples):
     report = analyze(resnet50, examples[0], top_k=5)
     json.loads(json.dumps(report, allow_nan=False))  # strict JSON: no NaN or inf
@@ -38,6 +39,7 @@ def test_schema_and_json(resnet50, examples):
     assert set(report["timing_ms"]) == {"preprocess", "forward", "total"}
 
 
+@pytest.mark.slow
 def test_predictions_equal_a_plain_forward(resnet50, examples):
     report = analyze(resnet50, examples[1], top_k=3)
     with torch.no_grad():
@@ -67,6 +69,7 @@ def _by_hand(block, x):
     }, out
 
 
+@pytest.mark.slow
 def test_block_numbers_equal_a_hand_computation(resnet50, examples):
     report = analyze(resnet50, examples[2])
     blocks = {b["name"]: b for b in report["blocks"]}
@@ -80,6 +83,7 @@ def test_block_numbers_equal_a_hand_computation(resnet50, examples):
             assert blocks[name][key] == pytest.approx(value, rel=1e-4, abs=1e-6), (name, key)
 
 
+@pytest.mark.slow
 def test_stage_numbers_and_tensors_come_from_the_same_pass(resnet18, examples):
     report, tensors = analyze(resnet18, examples[0], return_tensors=True)
     with torch.no_grad():
@@ -97,6 +101,7 @@ def test_stage_numbers_and_tensors_come_from_the_same_pass(resnet18, examples):
         assert 0 < row["zero_fraction"] < 1
 
 
+@pytest.mark.slow
 def test_one_forward_per_call_and_no_hooks_left(resnet18, examples):
     forwards = []
     handle = resnet18.register_forward_pre_hook(lambda m, args: forwards.append(args[0].shape[0]))
@@ -123,6 +128,7 @@ def test_no_hooks_left_after_an_exception_mid_forward(resnet18, examples):
     analyze(resnet18, examples[0])  # and the model still works
 
 
+@pytest.mark.slow
 def test_batch_equals_one_by_one(resnet18, examples):
     together = analyze_batch(resnet18, examples, top_k=3)
     for path, report in zip(examples, together):
@@ -141,6 +147,7 @@ def _close(a: dict, b: dict) -> bool:
     return a == b
 
 
+@pytest.mark.slow
 def test_concurrent_threads_never_mix_results(resnet18, examples):
     alone = {str(p): _without_timing(analyze(resnet18, p)) for p in examples}
     results: list[tuple[str, dict]] = []

@@ -155,6 +155,7 @@ def test_importing_the_app_builds_no_demo_and_running_it_builds_one():
     del app.demo  # leave the module as other tests found it
 
 
+@pytest.mark.slow
 def test_running_the_script_builds_one_demo(monkeypatch):
     """`python app.py` used to build a module-level demo and then another: two explorers, two folders."""
     import runpy
@@ -177,6 +178,7 @@ def test_running_the_script_builds_one_demo(monkeypatch):
     assert len(built) == 1 and len(launched) == 1
 
 
+@pytest.mark.slow
 def test_the_app_loads_an_exemplar_index_or_says_why_not(tmp_path, tmp_path_factory, monkeypatch):
     import runpy
     import sys

@@ -164,6 +164,7 @@ def measured_receptive_field(arch: str, stage: str, size: int, **kwargs) -> int:
         ("resnet50", "C3", {}),
     ],
 )
+@pytest.mark.slow
 def test_receptive_field_matches_gradients(arch, stage, kwargs):
     # (stride_in_1x1 moves ResNet-50's C3 field from 91 to 99: checked against the table above.)
     computed = {r["stage"]: r["receptive_field"] for r in architecture_table(meta_model(arch, **kwargs))}

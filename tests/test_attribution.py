@@ -22,6 +22,7 @@ def _logits(model, path) -> torch.Tensor:
         return model(image_input(model, path))[0]
 
 
+@pytest.mark.slow
 def test_gradcam_equals_a_hand_computation_at_two_stages(resnet18, examples):
     target = int(_logits(resnet18, examples[0]).argmax())
     x = image_input(resnet18, examples[0])
@@ -42,6 +43,7 @@ def test_gradcam_equals_a_hand_computation_at_two_stages(resnet18, examples):
         np.testing.assert_allclose(result["map"], (expected / expected.max()).numpy(), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_ladder_matches_single_gradcam(resnet18, examples):
     ladder = attribute(resnet18, examples[1], "gradcam_ladder")
     assert list(ladder["maps"]) == list(LAYER_STAGES)
@@ -74,6 +76,7 @@ def test_ladder_runs_one_forward_and_one_backward(resnet18, examples, monkeypatc
     assert (len(forwards), len(backwards)) == (1, 1)
 
 
+@pytest.mark.slow
 def test_target_choice(resnet18, examples):
     logits = _logits(resnet18, examples[0])
     top1, other = int(logits.argmax()), int(logits.argmin())
@@ -88,6 +91,7 @@ def test_target_choice(resnet18, examples):
     assert by_label["target"]["index"] == other
 
 
+@pytest.mark.slow
 def test_integrated_gradients_completeness_on_an_example_photo(resnet18, examples):
     """Captum's axiom: the attributions add up to f(x) - f(baseline), here to within 5% at 32 steps.
 
@@ -119,6 +123,7 @@ def _smooth_twin(model):
     return twin
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("baseline", ["black", "blur", "noise"])
 def test_integrated_gradients_completeness_on_a_smooth_twin(resnet18, examples, baseline):
     twin = _smooth_twin(resnet18)
@@ -127,6 +132,7 @@ def test_integrated_gradients_completeness_on_a_smooth_twin(resnet18, examples, 
         assert abs(result["convergence_delta"]) <= 0.01 * abs(result["output_difference"]), path.name
 
 
+@pytest.mark.slow
 def test_occlusion_equals_a_hand_computation(resnet18, examples):
     """With non-overlapping 112 px windows, each quadrant's score is f(x) - f(x with it greyed)."""
     result = attribute(resnet18, examples[0], "occlusion", window=112, stride=112)
@@ -143,6 +149,7 @@ def test_occlusion_equals_a_hand_computation(resnet18, examples):
             assert result["map"][top + 5, left + 5] == pytest.approx(0.5 + 0.5 * drop / scale, abs=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["guided_gradcam", "guided_backprop", "saliency", "smoothgrad"])
 def test_other_methods_return_unit_maps(resnet18, examples, method):
     options = {"samples": 4, "batch_size": 4} if method == "smoothgrad" else {}
@@ -154,12 +161,14 @@ def test_other_methods_return_unit_maps(resnet18, examples, method):
     assert result["convergence_delta"] is None and result["timing_ms"] > 0
 
 
+@pytest.mark.slow
 def test_smoothgrad_is_reproducible(resnet18, examples):
     a = attribute(resnet18, examples[0], "smoothgrad", samples=4, batch_size=4)
     b = attribute(resnet18, examples[0], "smoothgrad", samples=4, batch_size=4)
     np.testing.assert_array_equal(a["map"], b["map"])
 
 
+@pytest.mark.slow
 def test_progress_reaches_one(resnet18, examples):
     seen: list[float] = []
     attribute(resnet18, examples[0], "integrated_gradients", steps=8, internal_batch_size=4, progress=seen.append)
@@ -184,6 +193,7 @@ def test_bad_arguments_name_the_valid_choices(resnet18, examples, kwargs, messag
     assert message in str(info.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(METHODS))
 def test_the_model_is_left_exactly_as_it_was(resnet18, examples, method):
     before = model_snapshot(resnet18)
@@ -213,6 +223,7 @@ def test_no_hooks_left_after_a_failure_inside_captum(resnet18, examples):
     assert hook_count(resnet18) == 0
 
 
+@pytest.mark.slow
 def test_two_threads_explaining_at_once_get_their_own_maps(resnet18, examples):
     alone = {p: attribute(resnet18, p, "guided_gradcam", stage="C4")["map"] for p in examples[:2]}
     results: dict = {}

@@ -35,6 +35,7 @@ def _strip(report: dict) -> str:
     return json.dumps({k: v for k, v in report.items() if k != "timing_ms"})
 
 
+@pytest.mark.slow
 def test_a_lone_request_runs_alone_and_equals_analyze(examples):
     batcher = AnalyzeBatcher(_lease_counting([]))
     report = batcher.analyze(examples[0], "resnet18")
@@ -42,6 +43,7 @@ def test_a_lone_request_runs_alone_and_equals_analyze(examples):
     assert _strip(report) == _strip(analyze(random_model("resnet18"), examples[0]))
 
 
+@pytest.mark.slow
 def test_requests_that_wait_share_one_forward(examples, tmp_path):
     calls: list = []
     gate = threading.Event()
@@ -99,6 +101,7 @@ def test_a_failing_batch_fails_its_own_requests_only(examples):
     assert not batcher._running and not batcher._waiting
 
 
+@pytest.mark.slow
 def test_the_batch_history_is_bounded(examples):
     """A server runs for days: the record of batch sizes must not grow by one entry per batch."""
     batcher = AnalyzeBatcher(_lease_counting([]), history=3)

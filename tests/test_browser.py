@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from playwright.sync_api import expect
 
 from resnet_viz import analyze
 
 from .browser import open_page, shot, wait_for
 from .support import ROOT, random_model
+
+pytestmark = pytest.mark.browser
 
 CHELSEA = ROOT / "assets" / "chelsea.png"
 ROCKET = ROOT / "assets" / "rocket.jpg"

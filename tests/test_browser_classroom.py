@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -13,6 +14,8 @@ from resnet_viz import analyze
 
 from .browser import open_page, shot
 from .support import ROOT, random_model, random_registry
+
+pytestmark = pytest.mark.browser
 
 ROCKET = ROOT / "assets" / "rocket.jpg"
 

@@ -15,6 +15,8 @@ from resnet_viz.serve.degradation_lab import RECORDED
 from .app_server import running_app
 from .browser import open_page, shot
 
+pytestmark = pytest.mark.browser
+
 # Small enough for a few seconds on two busy cores, long enough to span several 1 s timer ticks.
 SMALL = DegradationConfig(depths=(8, 14), steps=160, batch_size=8, log_every=4, eval_every=40, eval_size=20,
                           final_train_size=20)

@@ -27,6 +27,7 @@ def explorer(registry, tmp_path):
     return Explorer(registry, SessionStore(), feature_cache=FeatureVisCache(tmp_path / "cache"), feature_vis=SETTINGS)
 
 
+@pytest.mark.slow
 def test_a_visualisation_is_computed_once_then_read_from_disk(explorer, examples, tmp_path):
     session = explorer.analyze(str(examples[0]), "resnet18", "fv")
     picture, note = visualization_view(explorer, session, "C3", 5, "en")
@@ -63,6 +64,7 @@ def test_other_settings_or_weights_never_hit_the_cache(explorer, tmp_path):
     assert key != FeatureVisCache.key(other, "C3", 5, SETTINGS)
 
 
+@pytest.mark.slow
 def test_a_damaged_or_unwritable_cache_only_costs_recomputing(registry, examples, tmp_path):
     cache = FeatureVisCache(tmp_path / "cache")
     explorer = Explorer(registry, SessionStore(), feature_cache=cache, feature_vis=SETTINGS)
@@ -102,6 +104,7 @@ def test_hostile_stage_and_channel_values_are_refused(explorer, examples, stage,
         _check_channel(session, stage, channel, "en")
 
 
+@pytest.mark.slow
 def test_exemplars_from_an_index(registry, examples, tmp_path_factory):
     explorer = Explorer(registry, SessionStore(), index=shared_index(tmp_path_factory))
     session = explorer.analyze(str(examples[0]), "resnet18", "ex")

@@ -185,6 +185,7 @@ def test_lesion_chart_bars_hatches_and_probability(blocks):
     is_drawn(fig)
 
 
+@pytest.mark.slow
 @no_glyph_warnings
 def test_korean_labels_render(blocks):
     rows = synthetic_rows(blocks)
@@ -365,6 +366,7 @@ def test_no_word_covers_another_at_resnet152_depth(chart, lang):
     assert sum(name.startswith("stage-name") for name, _ in boxes) == 4
 
 
+@pytest.mark.slow
 def test_the_ratio_label_sits_on_no_data():
     rows = deep_rows()
     fig = residual_chart(rows)

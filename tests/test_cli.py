@@ -19,6 +19,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_analyze_prints_a_summary_and_writes_json(tmp_path, examples):
     out = tmp_path / "one.json"
     done = _run("analyze", str(examples[0]), "--arch", "resnet18", "--weights", "random", "--top-k", "3", "--json", str(out))
@@ -29,6 +30,7 @@ def test_analyze_prints_a_summary_and_writes_json(tmp_path, examples):
     assert isinstance(report, dict) and report["arch"] == "resnet18" and len(report["predictions"]) == 3
 
 
+@pytest.mark.slow
 def test_bad_image_exits_2_and_other_images_are_still_analysed(tmp_path, examples):
     bad = tmp_path / "notes.png"
     bad.write_text("not a picture")

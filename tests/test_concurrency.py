@@ -45,6 +45,7 @@ def _strip(result: dict) -> str:
     return json.dumps({k: v for k, v in result.items() if k != "timing_ms"})
 
 
+@pytest.mark.slow
 def test_eight_clients_at_once_get_their_own_results(eight_images):
     with running_app("resnet18") as (url, explorer):
         setup = RestClient(url)
@@ -92,6 +93,7 @@ def test_eight_clients_at_once_get_their_own_results(eight_images):
         setup.close()
 
 
+@pytest.mark.slow
 def test_a_full_queue_says_busy_instead_of_hanging(examples):
     with running_app("resnet18", build={"queue_size": 2}) as (url, _):
         outcomes: list[tuple[str, float]] = []

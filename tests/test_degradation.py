@@ -98,6 +98,7 @@ def test_progress_raising_cancels_and_leaves_the_global_rng_alone(data):
     assert torch.equal(torch.get_rng_state(), before)
 
 
+@pytest.mark.slow
 def test_same_seed_same_curves_other_seed_other_curves(data):
     a = degradation_experiment(**TINY, seed=3, device="cpu", training_data=data)
     b = degradation_experiment(**TINY, seed=3, device="cpu", training_data=data)
@@ -155,6 +156,7 @@ def test_cuda_without_cuda_is_a_value_error(data):
         degradation_experiment(**TINY, device="cuda", training_data=data)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_runs_on_cuda(data):
     result = degradation_experiment(**TINY, device="cuda", training_data=data)

@@ -16,6 +16,7 @@ from .support import ROOT
 TINY = ["--depths", "8", "--steps", "4", "--batch-size", "8", "--log-every", "2", "--eval-every", "2", "--eval-size", "20"]
 
 
+@pytest.mark.slow
 def test_writes_json_and_png(tmp_path):
     out, plot = tmp_path / "run.json", tmp_path / "run.png"
     done = subprocess.run(

@@ -45,6 +45,7 @@ def test_the_class_is_the_orientation():
     assert (off_by <= 1).float().mean() > 0.97  # never far off
 
 
+@pytest.mark.slow
 def test_a_linear_read_out_of_the_pixels_does_poorly():
     # Random phase: every class averages to the same flat image, so no template matches a class.
     # Least squares on the raw pixels still gets above chance (about 29% right), far from what

@@ -35,6 +35,7 @@ def runner():
     held.close()
 
 
+@pytest.mark.slow
 def test_a_spawned_run_streams_partial_results_and_finishes():
     runner = DegradationRunner(threads=1)  # the default "spawn" context
     assert runner.snapshot().state == "idle" and runner.snapshot().result is None
@@ -49,6 +50,7 @@ def test_a_spawned_run_streams_partial_results_and_finishes():
     assert final.to_json()["result"]["config"]["steps"] == 40
 
 
+@pytest.mark.slow
 def test_one_run_at_a_time_and_cancel(runner):
     assert runner.start(LONG) is True
     first = runner.snapshot().run_id

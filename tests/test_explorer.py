@@ -31,6 +31,7 @@ def _forwards(model):
     return calls, model.register_forward_pre_hook(lambda m, a: calls.append(1))
 
 
+@pytest.mark.slow
 def test_an_analysis_is_the_librarys(explorer, examples):
     session = explorer.session(SID)
     direct = analyze(random_model("resnet18"), examples[0])
@@ -41,6 +42,7 @@ def test_an_analysis_is_the_librarys(explorer, examples):
     }
 
 
+@pytest.mark.slow
 def test_the_example_is_analysed_once_and_shared(explorer, examples):
     model = explorer.registry.get("resnet18").model
     calls, handle = _forwards(model)
@@ -55,6 +57,7 @@ def test_the_example_is_analysed_once_and_shared(explorer, examples):
     assert "grid" not in second.outputs
 
 
+@pytest.mark.slow
 def test_derived_results_are_computed_once_per_analysis(explorer, examples):
     a = explorer.analyze_example(str(examples[1]), "resnet18", "visitor-c")
     b = explorer.analyze_example(str(examples[1]), "resnet18", "visitor-d")
@@ -91,6 +94,7 @@ def test_a_concurrent_visitor_waits_for_the_one_computation(explorer, examples):
 CHEAP = {"integrated_gradients": {"steps": 8}, "occlusion": {"window": 112, "stride": 56}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["gradcam", "saliency", "integrated_gradients", "occlusion"])
 def test_explanations_equal_the_library(explorer, examples, method):
     session = explorer.session(SID)
@@ -104,6 +108,7 @@ def test_explanations_equal_the_library(explorer, examples, method):
     assert hook_count(random_model("resnet18")) == 0
 
 
+@pytest.mark.slow
 def test_a_chosen_class_and_a_bad_one(explorer):
     session = explorer.session(SID)
     assert explorer.explain(session, "saliency", 207, "C5")["target"]["label"] == "golden retriever"
@@ -113,6 +118,7 @@ def test_a_chosen_class_and_a_bad_one(explorer):
         explorer.explain(session, "magic", None, "C5")
 
 
+@pytest.mark.slow
 def test_a_slow_method_stops_when_cancelled_and_gives_the_model_back(explorer):
     session = explorer.session(SID)
     fractions = []
@@ -130,6 +136,7 @@ def test_a_slow_method_stops_when_cancelled_and_gives_the_model_back(explorer):
     assert explorer.explain(session, "occlusion", None, "C5")["map"].shape == (224, 224)  # and runs again
 
 
+@pytest.mark.slow
 def test_cancel_pressed_while_a_run_waits_stops_it_before_any_batch(explorer):
     session = explorer.session(SID)
     explorer.arm_cancel(SID)  # Explain pressed: an earlier Cancel is forgotten
@@ -156,6 +163,7 @@ def test_expected_time_comes_from_the_forward_and_then_from_measurements(explore
     assert fresh.expected_seconds(session, "occlusion") == pytest.approx(25.0)
 
 
+@pytest.mark.slow
 def test_lab_work_equals_the_library(explorer, examples):
     session = explorer.session(SID)
     sweep = explorer.lesion_sweep(session)
@@ -190,6 +198,7 @@ def test_forget_frees_the_session_and_its_folder(explorer, examples):
     assert hook_count(explorer.registry.get("resnet18").model) == 0
 
 
+@pytest.mark.slow
 def test_a_newer_photo_makes_the_old_session_stale(explorer, examples):
     old = explorer.analyze(str(examples[0]), "resnet18", "switcher")
     assert explorer.is_current("switcher", old)

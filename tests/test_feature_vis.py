@@ -74,6 +74,7 @@ def _grey_response(model, stage: str, size: int) -> torch.Tensor:
 RISE_SIZE, RISE_STEPS = 64, 128
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_objective_rises_threefold_from_a_quiet_start(resnet18, stage):
     """ResNet-18, random weights: the first channel (by index) that mid-grey leaves quiet.
@@ -93,6 +94,7 @@ def test_the_objective_rises_threefold_from_a_quiet_start(resnet18, stage):
     assert end >= 3 * objective[0] and end - objective[0] >= 0.25, (stage, channel, objective[0], end)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["C2", "C3", "C4"])
 def test_the_objective_rises_for_a_channel_grey_already_drives(resnet18, stage):
     """The first channel that mid-grey drives above 0.5 still rises, if less than 3x.
@@ -106,6 +108,7 @@ def test_the_objective_rises_for_a_channel_grey_already_drives(resnet18, stage):
     assert sum(objective[-16:]) / 16 >= objective[0] + 0.4, (stage, channel, objective[0])
 
 
+@pytest.mark.slow
 def test_the_optimiser_itself_can_triple_a_busy_channel(resnet18):
     """Without the random views (the image itself goes in), C3 channel 0 triples."""
     run = ChannelOptimizer(resnet18, "C3", 0, size=RISE_SIZE, seed=0, recipe=Recipe())

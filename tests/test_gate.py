@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from resnet_viz.serve.explorer import Explorer
 from resnet_viz.serve.gate import ModelGate
 from resnet_viz.serve.sessions import SessionStore
@@ -81,6 +83,7 @@ def test_long_jobs_take_turns_and_a_pause_without_waiters_costs_nothing():
     assert log in (["a"] * 3 + ["b"] * 3, ["b"] * 3 + ["a"] * 3)
 
 
+@pytest.mark.slow
 def test_an_analysis_finishes_while_an_occlusion_runs(examples):
     """The real thing: a visitor's analysis arrives during another's occlusion and is done before it."""
     explorer = Explorer(random_registry(), SessionStore())

@@ -21,6 +21,7 @@ def flow50(resnet50, examples):
     return gradient_flow(resnet50, examples[0])
 
 
+@pytest.mark.slow
 def test_rows_cover_every_block_and_are_json(flow50, resnet50):
     json.dumps(flow50, allow_nan=False)
     assert [r["name"] for r in flow50["blocks"]] == [b.name for b in resnet50.blocks()]
@@ -37,6 +38,7 @@ def test_identity_shortcut_passes_the_gradient_unchanged(flow50):
     assert any(abs(r["grad_shortcut_rms"] / r["grad_output_rms"] - 1) > 0.01 for r in convolution)
 
 
+@pytest.mark.slow
 def test_parts_equal_vector_jacobian_products_by_hand(resnet50, examples, flow50):
     """layer2.0 (convolution) and layer2.1 (identity), recomputed with torch.func.vjp."""
     target = flow50["target"]["index"]
@@ -75,6 +77,7 @@ def test_the_plain_twin_loses_gradient_with_depth(resnet50, examples, flow50):
     assert first["plain_grad_input_rms"] < 0.1 * first["grad_input_rms"]
 
 
+@pytest.mark.slow
 def test_target_and_model_untouched(resnet18, examples):
     before = model_snapshot(resnet18)
     with torch.no_grad():

@@ -46,6 +46,7 @@ def _same(a: dict, b: dict) -> bool:
     return strip(a) == strip(b)
 
 
+@pytest.mark.slow
 def test_python_api(files, reference):
     analysable, rejected = files
     assert set(REJECTED) == set(rejected)
@@ -60,6 +61,7 @@ def test_python_api(files, reference):
         assert "\n" not in str(info.value)
 
 
+@pytest.mark.slow
 def test_cli(files, reference, tmp_path):
     analysable, rejected = files
     paths = [str(p) for p in analysable.values()] + [str(p) for p in rejected.values()]
@@ -88,6 +90,7 @@ def app():
         client.close()
 
 
+@pytest.mark.slow
 def test_running_app(app, files, reference, examples):
     _, client = app
     analysable, rejected = files

@@ -108,6 +108,7 @@ def _defaults(url: str, rest: RestClient, photo: dict) -> list[tuple[str, list]]
 HOSTILE = ["..", ".", "../../x", "~"]
 
 
+@pytest.mark.slow
 def test_hostile_session_ids_touch_nothing_outside_the_apps_folders(app, sandbox):
     url, explorer = app
     own = (explorer.downloads.root, Path(tempfile.gettempdir()) / "gradio")

@@ -68,6 +68,7 @@ def _width(index, stage: str) -> int:
     return next(s["width"] for s in index.meta["stages"] if s["name"] == stage)
 
 
+@pytest.mark.slow
 def test_scores_and_positions_equal_torchvision(index, reference):
     order = {name: i for i, name in enumerate(READABLE)}
     for stage in STAGES:
@@ -136,6 +137,7 @@ def test_meta_records_what_it_was_built_with(index, resnet18):
     assert "built with resnet18, the model is resnet34" in index.mismatch(other)
 
 
+@pytest.mark.slow
 def test_weights_hash_is_stable_and_means_the_weights(resnet18, tmp_path):
     threads = torch.get_num_threads()
     try:
@@ -215,6 +217,7 @@ def _gradient_boxes(targets: list[tuple[str, int, int]]) -> list[tuple[int, int,
     return boxes
 
 
+@pytest.mark.slow
 def test_patch_boxes_equal_the_pixels_with_gradient(resnet18):
     targets = [
         ("C1", 0, 0), ("C1", 30, 7), ("C1", 55, 55), ("C2", 0, 55), ("C2", 28, 28), ("C3", 27, 0),
@@ -334,6 +337,7 @@ def test_a_raising_progress_callback_stops_the_build_and_its_workers(resnet18, f
     assert set(_alive_children()) <= before  # the DataLoader worker is gone
 
 
+@pytest.mark.slow
 def test_cli_builds_the_top_k_in_bounded_memory_and_names_unreadable_files(
     folder, reference, tmp_path, capsys, monkeypatch
 ):

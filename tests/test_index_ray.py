@@ -18,7 +18,7 @@ from .index_folder import UNREADABLE, shared_folder, shared_index
 from .test_index import _alive_children
 
 # Ray Data's own DataContext sets its deprecated fields when it is created.
-pytestmark = pytest.mark.filterwarnings("ignore:`use_:DeprecationWarning")
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.filterwarnings("ignore:`use_:DeprecationWarning")]
 
 SCORE_TOL = dict(rtol=1e-4, atol=1e-5)  # replicas compute random weights' BN statistics on 1 thread
 

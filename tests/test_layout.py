@@ -115,6 +115,7 @@ def _spy_load_model(monkeypatch, module, model, fail_for=()):
     return calls
 
 
+@pytest.mark.slow
 def test_both_layouts_compute_the_same_as_torchvision(examples, nchw_resnet18):
     nchw = nchw_resnet18
     cl = random_model("resnet18")

@@ -36,6 +36,7 @@ def test_removing_a_block_changes_the_logits(resnet50, examples):
     assert result["predictions"][0]["logit"] != result["intact_predictions"][0]["logit"]
 
 
+@pytest.mark.slow
 def test_sweep_rows_equal_lesioning_each_block_alone(resnet50, examples, sweep50):
     json.dumps(sweep50, allow_nan=False)
     rows = sweep50["blocks"]
@@ -83,6 +84,7 @@ def test_bad_scales(resnet50, examples, scales, message):
     assert message in str(info.value)
 
 
+@pytest.mark.slow
 def test_model_untouched(resnet18, examples):
     before = model_snapshot(resnet18)
     lesion(resnet18, examples[0])

@@ -21,6 +21,7 @@ def _pair(arch: str, seed: int = 0):
     return ours, reference
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ALL_ARCHS)
 def test_parity_with_torchvision(arch):
     ours, reference = _pair(arch)
@@ -50,6 +51,7 @@ def test_parity_with_torchvision(arch):
     torch.testing.assert_close(ours.forward_head(stages["C5"]), logits, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ALL_ARCHS)
 def test_state_dict_keys_and_shapes_match_torchvision_both_ways(arch):
     reference = torchvision.models.get_model(arch)
@@ -61,6 +63,7 @@ def test_state_dict_keys_and_shapes_match_torchvision_both_ways(arch):
     ours.load_state_dict(ref_state, strict=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch,depths", [(a, ARCHS[a].layers) for a in ALL_ARCHS])
 def test_stage_depths_and_table(arch, depths):
     model = build_model(arch)
@@ -92,6 +95,7 @@ def test_block_kinds_follow_the_seed():
     assert {b.name: b.kind for b in build_model("resnet18").blocks()}["layer1.0"] == "identity"
 
 
+@pytest.mark.slow
 def test_stride_placement():
     v15 = build_model("resnet50")
     v1 = build_model("resnet50", stride_in_1x1=True)

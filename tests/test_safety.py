@@ -54,6 +54,7 @@ def test_the_launched_app_has_them(app_module):
         assert url.startswith("http://127.0.0.1:")
 
 
+@pytest.mark.slow
 def test_app_help_runs():
     done = subprocess.run([sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "--precision" in done.stdout and "--no-batching" in done.stdout
@@ -67,6 +68,7 @@ def test_reduced_precision_needs_cuda():
         resnet_viz.load_model("resnet18", "random", "cpu", precision="int8")
 
 
+@pytest.mark.slow
 def test_the_app_starts_without_weights_or_network_and_says_so(tmp_path):
     """`python app.py` with ImageNet weights neither cached nor downloadable: it serves random
     weights and the page's banner says so, instead of crashing at start-up."""

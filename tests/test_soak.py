@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from resnet_viz import hook_count
@@ -16,6 +17,8 @@ from resnet_viz.serve.sessions import SessionStore
 
 from .app_server import RestClient, running_app
 from .support import random_registry
+
+pytestmark = [pytest.mark.soak, pytest.mark.slow]
 
 REQUESTS, WARM_UP = 300, 30  # memory is compared from the end of the warm-up on
 MAX_SESSIONS, SESSION_TTL_S = 16, 2

@@ -77,6 +77,7 @@ def test_without_a_recorded_file_the_page_says_so(tmp_path):
     assert plot is None and status.startswith("No recorded curves (FileNotFoundError") and "Press **Start**" in status
 
 
+@pytest.mark.slow
 def test_one_run_per_server_streams_its_curves_to_every_visitor(section, lab):
     plot, status, note, timer, key = section.start("alice", "en", [8, 14], "offline", 40)
     assert note == "Started: 4 networks, 40 steps each, on the offline data." and timer.active
