@@ -25,6 +25,7 @@ from ..i18n import STRINGS, language, tr
 from ..model import ARCHS
 from ..photo_input import PhotoInput
 from ..sessions import Session
+from .inputs import ChoiceDropdown, ExamplePicker, example_picker, refused_argument
 
 __all__ = ["ASSETS", "EXAMPLES", "I18N", "HIDDEN", "MODEL_QUEUE", "SLOW_QUEUE", "Page", "Refresh", "friendly", "visitor"]
 
@@ -50,24 +51,29 @@ def visitor(request: gr.Request | None) -> tuple[str, str]:
 
 
 def friendly(fn: Callable) -> Callable:
-    """Show a UserError as a gr.Error with its message (and one log line, not a traceback: it is the
-    visitor's input, not a bug); a cancelled computation ends quietly; anything else stays a server
-    error with its traceback."""
+    """Every handler's wrapper. A value an input refused (:class:`~.inputs.Refused`) stops the event
+    before ``fn`` runs, and a UserError from ``fn`` is shown as a gr.Error: either way one message in
+    the visitor's language and one log line, not a traceback (it is the visitor's input, not a bug).
+    A cancelled computation ends quietly; anything else stays a server error with its traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        lang = _language(args, kwargs)
         try:
+            refused = refused_argument(args, kwargs)
+            if refused is not None:
+                raise UserError(refused.message(lang))
             return fn(*args, **kwargs)
         except UserError as exc:
             log.info("%s: %s", fn.__name__, exc)
-            raise gr.Error(str(exc), title=_error_title(args, kwargs), print_exception=False) from None
+            raise gr.Error(str(exc), title=tr("error_title", lang), print_exception=False) from None
 
     return wrapper
 
 
-def _error_title(args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+def _language(args: Sequence[Any], kwargs: dict[str, Any]) -> str:
     request = kwargs.get("request") or next((a for a in args if isinstance(a, gr.Request)), None)
-    return tr("error_title", visitor(request)[1])
+    return visitor(request)[1]
 
 
 @dataclass
@@ -84,8 +90,8 @@ class Page:
     explorer: Explorer
     arch: str
     photo: PhotoInput = None  # type: ignore[assignment]
-    examples: gr.Examples = None  # type: ignore[assignment]
-    arch_choice: gr.Dropdown = None  # type: ignore[assignment]
+    examples: ExamplePicker = None  # type: ignore[assignment]
+    arch_choice: ChoiceDropdown = None  # type: ignore[assignment]
     banner: gr.Markdown = None  # type: ignore[assignment]
     status: gr.Markdown = None  # type: ignore[assignment]
     views: list[Refresh] = field(default_factory=list)
@@ -106,8 +112,8 @@ class Page:
             value=EXAMPLES[0], label=I18N("image_label"), type="filepath",
             sources=["upload", "webcam", "clipboard"], height=300, elem_id="photo",
         )
-        self.examples = gr.Examples([[p] for p in EXAMPLES], inputs=self.photo, label=I18N("examples_label"), cache_examples=False)
-        self.arch_choice = gr.Dropdown(list(ARCHS), value=self.arch, label=I18N("arch_label"), info=I18N("arch_info"), elem_id="arch")
+        self.examples = example_picker(self.photo, EXAMPLES, label=I18N("examples_label"))
+        self.arch_choice = ChoiceDropdown(list(ARCHS), value=self.arch, label=I18N("arch_label"), info=I18N("arch_info"), elem_id="arch")
         self.status = gr.Markdown(elem_id="status")
 
     def after_analysis(self, fn: Callable, inputs: list, outputs: list) -> None:
@@ -183,6 +189,10 @@ class Page:
                 return [None] * len(derived_outputs)
             return run(model_views, session, lang, values)
 
+        @friendly
+        def on_example(request: gr.Request, number: int) -> str:
+            return EXAMPLES[number]  # checked by the picker: one of the examples' numbers
+
         def on_unload(request: gr.Request) -> None:
             explorer.forget(visitor(request)[0])
 
@@ -201,7 +211,8 @@ class Page:
             gr.on([self.photo.upload, self.photo.clear, self.arch_choice.input], on_photo, photo_inputs, outputs,
                   **MODEL_QUEUE, **HIDDEN),
             # An example click puts the example into the photo first, then analyses it: one analysis.
-            self.examples.load_input_event.then(on_photo, photo_inputs, outputs, **MODEL_QUEUE, **HIDDEN),
+            self.examples.click(on_example, [self.examples], [self.photo], queue=False, show_progress="hidden", **HIDDEN)
+            .success(on_photo, photo_inputs, outputs, **MODEL_QUEUE, **HIDDEN),
             demo.load(on_load, [self.arch_choice, *view_inputs], outputs, **MODEL_QUEUE, **HIDDEN),
         ]
         for chain in chains:
