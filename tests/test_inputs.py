@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 
 import gradio as gr
 import pytest
 
+from resnet_viz.explorer import Explorer
 from resnet_viz.i18n import tr
 from resnet_viz.photo_input import PhotoInput
+from resnet_viz.registry import ModelRegistry
 from resnet_viz.ui.inputs import (
-    ChoiceDropdown, ChoiceRadio, Choices, NumberInput, Refused, SliderInput, TextInput, TileClick, example_picker,
-    shown,
+    ChoiceDropdown, ChoiceRadio, Choices, ExamplePicker, NumberInput, Refused, SliderInput, TextInput, TileClick,
+    example_picker, shown,
 )  # fmt: skip
 from resnet_viz.ui.page import friendly
+
+from .conftest import ROOT
 
 NESTED: list = []
 for _ in range(5000):  # deeper than repr() can go
@@ -116,3 +121,21 @@ def test_the_handler_wrapper_refuses_in_the_visitors_language_before_the_handler
     assert [r.exc_info for r in caplog.records] == [None]  # one line in the log, no traceback
     handler(_request(lang), "C2", 0.5)
     assert ran == [("C2", 0.5)]
+
+
+
+def test_every_input_of_every_event_is_a_checked_one():
+    """A Gradio component wired to an event as it is would let any value through to a handler, or
+    refuse it in English with a traceback: every input is one of ours, or a State (the server's)."""
+    sys.path.insert(0, str(ROOT))
+    import app
+
+    demo = app.build_demo("resnet18", explorer=Explorer(ModelRegistry("random", "cpu")))
+    checked = (ChoiceRadio, ChoiceDropdown, Choices, NumberInput, SliderInput, TextInput, ExamplePicker, PhotoInput)
+    unchecked = {
+        (fn.name, type(block).__name__)
+        for fn in demo.fns.values()
+        for block in fn.inputs
+        if not isinstance(block, (*checked, gr.State))
+    }
+    assert len(demo.fns) >= 30 and not unchecked
