@@ -70,7 +70,10 @@ _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 4
 def shown(value: Any) -> str:
     """A client's value for a message: short, one line, control characters escaped (repr), and
     safe for any nesting depth or size."""
-    return _SHORT.repr(value)
+    try:
+        return _SHORT.repr(value)
+    except ValueError:  # an int of more digits than Python converts to text (JSON cannot carry one)
+        return f"<{type(value).__name__}>"
 
 
 def finite_number(value: Any) -> int | float | None:
@@ -91,13 +94,12 @@ def _in_range(value: Any, number: int | float, low: float | None, high: float | 
 
 
 def _text(value: Any, limit: int) -> str | Refused:
-    """Text as a form sends it (a whole number is taken as its digits: scripts send 281 for "281")."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
+    """Text as a form sends it; a whole number (scripts send 281 for "281") is taken as its digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= 64:
+        value = str(value)
+    if not isinstance(value, str) or len(value) > limit:
         return Refused("error_text", {"value": shown(value), "limit": limit})
-    text = str(value)
-    if len(text) > limit:
-        return Refused("error_text", {"value": shown(value), "limit": limit})
-    return text
+    return value
 
 
 def _choice(component: gr.components.Component, value: Any) -> Any:
