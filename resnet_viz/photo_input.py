@@ -94,8 +94,17 @@ class PhotoInput(gr.Image):
         return accepted
 
     def check_reference(self, value: Any) -> None:
-        """Refuse the request's raw value (before Gradio copies or moves any file it names) unless
-        its path, if it has one, is a file a request may name."""
-        path = value.get("path") if isinstance(value, dict) else None
-        if path is not None:
-            self.accepted(path)
+        """Refuse the request's raw value (before Gradio copies or moves any file it names) unless it
+        is no image, or an image reference whose path, if it has one, is a file a request may name.
+        A value of another shape (a list, a number, a string) is refused the same way: Gradio would
+        fail on it with a traceback."""
+        if value is None:
+            return
+        if not isinstance(value, dict):
+            raise missing_photo()
+        if value.get("path") is not None:
+            self.accepted(value["path"])
+        try:
+            ImageData.model_validate(value)
+        except ValueError:  # pydantic's ValidationError: a field of the wrong type
+            raise missing_photo() from None

@@ -243,3 +243,26 @@ def test_a_folder_named_as_a_file_is_refused_before_gradio_takes_it(secrets_outs
         rest.close()
     log = capfd.readouterr()
     assert "IsADirectoryError" not in log.out + log.err and "Traceback" not in log.out + log.err
+
+
+def test_references_of_other_shapes_get_the_same_answer(app, secrets_outside, capfd):
+    """Not a reference at all, or one with fields of the wrong type: the same refusal, no traceback."""
+    url, _ = app
+    rest = RestClient(url)
+    config = rest.http.get("/config").json()
+    upload = rest.upload(ROOT / "assets" / "chelsea.png")
+    odd = [[str(secrets_outside["photo"])], 5, str(secrets_outside["photo"]), {"url": 7}, {"path": ["/etc/passwd"]},
+           {**upload, "meta": 5}, {**upload, "orig_name": {"x": 1}}, {"path": upload["path"], "size": "big"}]
+    client = QueueClient(url, "odd-shapes", "ko")
+    capfd.readouterr()
+    for dep, positions in file_inputs(config):
+        for value in odd:
+            data = default_data(config, dep)
+            for i in positions:
+                data[i] = value
+            result = client.run(dep["id"], data)
+            assert result["success"] is False and result["output"]["error"] == _missing_message("ko"), (dep["api_name"], value)
+    log = capfd.readouterr()
+    assert "Traceback" not in log.out + log.err
+    client.close()
+    rest.close()
