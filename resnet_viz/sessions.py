@@ -94,11 +94,14 @@ class Session:
     def nbytes(self) -> int:
         """What this session holds alone, roughly: its own analysis (unless shared) with the results
         derived from it, and what was rendered or computed for this visitor."""
+        a = self.analysis
+        derived = dict(a._derived)
         own = 0
-        if not self.analysis.shared:
-            a = self.analysis
-            own = a.nbytes + approx_nbytes(a.crop) + approx_nbytes(a.report) + approx_nbytes(dict(a._derived))
-        return own + approx_nbytes(self.outputs) + approx_nbytes(self.channel_weights)
+        if not a.shared:
+            own = a.nbytes + approx_nbytes(a.crop) + approx_nbytes(a.report) + approx_nbytes(derived)
+        # A derived result shown as it is (the shared Grad-CAM ladder) is counted with its analysis.
+        shown = [v for v in list(self.outputs.values()) if not any(v is d for d in derived.values())]
+        return own + sum(approx_nbytes(v) for v in shown) + approx_nbytes(self.channel_weights)
 
     @property
     def report(self) -> dict[str, Any]:
