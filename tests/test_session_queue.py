@@ -29,6 +29,12 @@ from .queue_client import QueueClient, default_data
 LIMITS = JobLimits()  # the app's own: one slow job and four others per session
 
 
+def test_the_page_slow_queue_is_the_one_limited():
+    from resnet_viz.ui.page import SLOW
+
+    assert LIMITS.kind(SLOW) == "slow" and LIMITS.kind("model") == "other" and LIMITS.slow == 1
+
+
 @pytest.fixture(scope="module")
 def app():
     explorer = Explorer(ModelRegistry("random", "cpu", layout=TEST_LAYOUT), SessionStore(max_sessions=8))

@@ -5,7 +5,7 @@ script that keeps joining can hold every place and refill each as it frees. This
 an event joins, what the same session already has waiting or running: at most ``JobLimits.slow``
 jobs from the slow queues (feature visualisations, slow explanations) and ``JobLimits.other``
 other jobs. One more is refused at once, with HTTP 429 and a message in the visitor's language
-(the browser shows it as an error toast; gradio_client raises it).
+(the browser shows it as an error toast; gradio_client raises an HTTP 429 error).
 
 Callers who send no session id (``/call/<name>`` without one) are each a session of their own
 (Gradio names them by their event id), so nothing here is shared between two of them.
@@ -30,11 +30,11 @@ __all__ = ["JobLimits", "SessionQueue"]
 class JobLimits:
     """How many jobs one session may have waiting or running at once."""
 
-    slow: int = 1  # a visitor waits for one long computation, or cancels it; a second one only queues behind it
+    slow: int = 1  # a visitor waits for one long computation or cancels it; a second would only wait behind it
     # Everything else is short (an analysis, a stage change, a download). A page sends at most one per
     # control at a time (Gradio's trigger modes), and a visitor works one or two controls at once.
     other: int = 4
-    slow_queues: frozenset[str] = field(default_factory=lambda: frozenset({"slow"}))  # Gradio concurrency ids
+    slow_queues: frozenset[str] = field(default_factory=lambda: frozenset({"slow"}))  # concurrency ids (ui.page.SLOW)
 
     def kind(self, concurrency_id: str) -> str:
         return "slow" if concurrency_id in self.slow_queues else "other"
@@ -51,7 +51,8 @@ class SessionQueue(queueing.Queue):
     async def push(self, body, request: fastapi.Request, username: str | None):
         session = body.session_hash
         fn = self.blocks.fns.get(body.fn_index) if body.fn_index is not None else None
-        if session is None or fn is None or not fn.queue:
+        # (An event that the page never queues may still be sent here by hand: it takes a place, so it counts.)
+        if session is None or fn is None:
             return await super().push(body, request, username)  # its own session, or Gradio's own error
         # Counting and joining are one step, so two joins of one session sent together cannot both
         # see the last free place.
