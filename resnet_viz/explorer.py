@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Callable, Iterator, Mapping
 
 import torch
@@ -87,7 +88,8 @@ class Explorer:
     def session(self, session_id: str, lang: str = "en") -> Session:
         session = self.current(session_id)
         if session is None:
-            raise UserError(tr("error_first", lang))
+            evicted = valid_session_id(session_id) and self.store.evicted(session_id)
+            raise UserError(tr("error_evicted" if evicted else "error_first", lang))
         return session
 
     def current(self, session_id: str) -> Session | None:
@@ -167,7 +169,7 @@ class Explorer:
         key = (arch, str(image))
         with self._examples_lock:
             if key not in self._examples:
-                self._examples[key] = self._analysis(image, arch, lang)
+                self._examples[key] = replace(self._analysis(image, arch, lang), shared=True)
             shared = self._examples[key]
         return self._keep(session_id, shared, lang)
 

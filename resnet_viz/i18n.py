@@ -134,6 +134,15 @@ EN: dict[str, str] = {
     "error_image": "This image cannot be analysed: {reason}",
     "error_first": "Analyse a photo first.",
     "error_session": "This page's session is not valid; reload the page.",
+    "error_evicted": (
+        "Your results were cleared, to make room on the server or after a long pause. Upload your photo again, "
+        "or choose an example."
+    ),
+    "error_busy_slow": (
+        "This page already has a long computation running or waiting (an explanation or a feature visualisation). "
+        "Wait for it to finish or press Cancel, then try again."
+    ),
+    "error_busy_other": "This page already has {count} requests running or waiting; wait for them, then try again.",
     "error_channel": "{stage} has channels 0-{last}; {channel} is not one of them.",
     "stage_info": (
         "**{stage}**: {channels} channels x {height} x {width}, stride {stride}, receptive field {rf} px, "
@@ -453,6 +462,14 @@ KO: dict[str, str] = {
     "error_image": "이 이미지는 분석할 수 없습니다: {reason}",
     "error_first": "먼저 사진을 분석하세요.",
     "error_session": "이 페이지의 세션이 올바르지 않습니다. 페이지를 새로 고치세요.",
+    "error_evicted": (
+        "서버 공간을 비우느라, 또는 오래 쉬어서 결과가 지워졌습니다. 사진을 다시 올리거나 예시를 고르세요."
+    ),
+    "error_busy_slow": (
+        "이 페이지에서 오래 걸리는 계산(설명 또는 특징 시각화)이 이미 실행 중이거나 기다리는 중입니다. "
+        "끝날 때까지 기다리거나 취소를 누른 뒤 다시 시도하세요."
+    ),
+    "error_busy_other": "이 페이지의 요청 {count}개가 이미 실행 중이거나 기다리는 중입니다. 끝난 뒤 다시 시도하세요.",
     "error_channel": "{stage}의 채널은 0-{last}입니다. {channel}번 채널은 없습니다.",
     "stage_info": (
         "**{stage}**: 채널 {channels}개 x {height} x {width}, stride {stride}, 수용 영역 {rf} px, "

@@ -1,29 +1,74 @@
-"""An image input that hands the handler the uploaded file untouched.
+"""An image input that hands the handler the uploaded file untouched, and only a file the server
+itself received.
 
 ``gr.Image`` opens every upload with Pillow while preprocessing; a text file, an empty file or
 a decompression bomb then fails inside Gradio, and the visitor sees a generic "Error". This
 subclass only returns the file's path (base64 payloads from API clients are written to the
 cache first), so opening, EXIF orientation, modes and the pixel budget all happen in
 :mod:`resnet_viz.preprocess`, whose messages say what is wrong.
+
+The path in a request is the client's text. Gradio checks it only when the reference carries its
+``meta`` tag; this input checks every reference (:func:`resnet_viz.file_refs.allowed_file`): a file
+in Gradio's upload and cache folder or in a folder given to :meth:`PhotoInput.also_accept` (the example photos) is
+accepted, anything else is refused with exactly the message of a missing file, in the language of
+the request (:data:`REQUEST_LANGUAGE`, set by the app around each event). The app also checks
+the raw reference before Gradio handles it (:meth:`PhotoInput.check_reference`): Gradio would copy
+a file with ``meta`` from its upload folder, or take a folder there for a file and fail to delete it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
 
 import gradio as gr
-from gradio import processing_utils
+from gradio import processing_utils, utils
 from gradio.data_classes import ImageData
 
-__all__ = ["PhotoInput", "MAX_INLINE_BYTES"]
+from .file_refs import allowed_file, resolved_folders
+from .i18n import image_error, tr
+from .preprocess import ImageError
+
+__all__ = ["PhotoInput", "MAX_INLINE_BYTES", "REQUEST_LANGUAGE", "missing_photo"]
 
 MAX_INLINE_BYTES = 10 * 1024 * 1024  # base64 payloads skip the upload route's size limit: same limit here
 
+# The language of the request whose inputs are being preprocessed ("en" outside a request). Gradio
+# preprocesses inputs before the event's function runs, without the request; the app sets this.
+REQUEST_LANGUAGE: ContextVar[str] = ContextVar("resnet_viz_request_language", default="en")
+
+
+def missing_photo() -> gr.Error:
+    """The refusal of a file reference: the words of a missing file (as resnet_viz.preprocess says
+    it), whether the file is missing, lies outside the server's folders or is not a regular file.
+    Nothing of the path is repeated: the answer is the same for every refused path."""
+    lang = REQUEST_LANGUAGE.get()
+    message = image_error(ImageError("the image", "no such file", "missing"), lang)
+    return gr.Error(message, title=tr("error_title", lang), print_exception=False)
+
 
 class PhotoInput(gr.Image):
+    # Folders besides Gradio's own whose files a request may name (see also_accept). Not a
+    # constructor argument: Gradio builds the browser's config from gr.Image's constructor, and
+    # server paths are none of the browser's business.
+    _extra_folders: tuple[Path, ...] = ()
+
+    def also_accept(self, *folders: str | os.PathLike) -> "PhotoInput":
+        """Let requests name files in ``folders`` too (the app's example photos); returns self."""
+        self._extra_folders = self._extra_folders + resolved_folders(folders)
+        return self
+
     def get_block_name(self) -> str:
         return "image"  # the browser side is gr.Image's, unchanged
+
+    def accepted_folders(self) -> tuple[Path, ...]:
+        """Where a file named by a request may lie: Gradio's upload folder and this component's
+        cache (the same folder unless configured apart), and those of :meth:`also_accept`."""
+        return resolved_folders([utils.get_upload_folder(), self.GRADIO_CACHE]) + self._extra_folders
 
     def preprocess(self, payload: ImageData | None) -> str | None:
         if payload is None:
@@ -39,4 +84,27 @@ class PhotoInput(gr.Image):
             return processing_utils.save_bytes_to_cache(data, "inline-image", self.GRADIO_CACHE)
         if payload.path is None:
             raise gr.Error("No image file was received.", print_exception=False)
-        return str(payload.path)
+        return str(self.accepted(payload.path))  # resolved: what is opened later is the checked file, not a link
+
+    def accepted(self, path: object) -> Path:
+        """The file ``path`` names, resolved, if a request may name it; else the refusal of a missing file."""
+        accepted = allowed_file(path, self.accepted_folders())
+        if accepted is None:
+            raise missing_photo()
+        return accepted
+
+    def check_reference(self, value: Any) -> None:
+        """Refuse the request's raw value (before Gradio copies or moves any file it names) unless it
+        is no image, or an image reference whose path, if it has one, is a file a request may name.
+        A value of another shape (a list, a number, a string) is refused the same way: Gradio would
+        fail on it with a traceback."""
+        if value is None:
+            return
+        if not isinstance(value, dict):
+            raise missing_photo()
+        if value.get("path") is not None:
+            self.accepted(value["path"])
+        try:
+            ImageData.model_validate(value)
+        except ValueError:  # pydantic's ValidationError: a field of the wrong type
+            raise missing_photo() from None

@@ -20,7 +20,7 @@ from ..methods import METHOD_SPECS
 from ..model import ARCHS
 from ..preprocess import load_image
 from ..photo_input import PhotoInput
-from .page import MODEL_QUEUE, friendly
+from .page import ASSETS, MODEL_QUEUE, friendly
 
 __all__ = ["build", "Endpoints"]
 
@@ -87,7 +87,7 @@ def build(explorer: Explorer, arch: str) -> Endpoints:
     """Hidden inputs and the four named endpoints."""
     endpoints = Endpoints(explorer)
     with gr.Row(visible=False):
-        image = PhotoInput(type="filepath")
+        image = PhotoInput(type="filepath").also_accept(ASSETS)  # uploads, or the example photos by path
         arch_choice = gr.Dropdown(list(ARCHS), value=arch)
         method = gr.Dropdown(list(METHOD_SPECS), value="gradcam")
         target = gr.Textbox()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,10 +44,15 @@ SLOW_QUEUE = {"concurrency_id": SLOW, "concurrency_limit": 4}
 
 
 def visitor(request: gr.Request | None) -> tuple[str, str]:
-    """(session id, language) of the request; scripts without a session share "api"."""
+    """(session id, language) of the request. A caller without a session id is a visitor of its
+    own, with a fresh id that nobody else has: two such callers never share results or files."""
     if request is None:
-        return "api", "en"
-    return request.session_hash or "api", language(request.headers.get("accept-language"))
+        return _fresh_session_id(), "en"
+    return request.session_hash or _fresh_session_id(), language(request.headers.get("accept-language"))
+
+
+def _fresh_session_id() -> str:
+    return "anonymous-" + secrets.token_hex(16)  # a valid id (sessions.valid_session_id), never sent to anyone
 
 
 def friendly(fn: Callable) -> Callable:
@@ -105,7 +111,7 @@ class Page:
         self.photo = PhotoInput(
             value=EXAMPLES[0], label=I18N("image_label"), type="filepath",
             sources=["upload", "webcam", "clipboard"], height=300, elem_id="photo",
-        )
+        ).also_accept(ASSETS)  # besides uploads, a request may name the example photos only
         self.examples = gr.Examples([[p] for p in EXAMPLES], inputs=self.photo, label=I18N("examples_label"), cache_examples=False)
         self.arch_choice = gr.Dropdown(list(ARCHS), value=self.arch, label=I18N("arch_label"), info=I18N("arch_info"), elem_id="arch")
         self.status = gr.Markdown(elem_id="status")
