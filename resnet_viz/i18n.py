@@ -282,6 +282,13 @@ EN: dict[str, str] = {
     "error_degr_depth": "Depth {value!r} is not offered here; choose from {choices}.",
     "error_degr_data": "Unknown data {value!r}; choose offline or cifar10.",
     "error_degr_steps": "Steps must be a whole number from {lo} to {hi}, got {value!r}.",
+    "error_degr_budget": (
+        "This run would take about {minutes:.0f} minutes; the lab is shared, so one run may take about "
+        "{limit_minutes:.0f}. Choose fewer steps (at most {max_steps:,} at these depths) or fewer depths."
+    ),
+    "degr_ended_starter_left": (
+        "ended: the page that started it sent no sign of life for {seconds:.0f} s, so the lab is free again"
+    ),
     "dchart_title": "Training error: plain (dashed) vs ResNet (solid)",
     "dchart_step_axis": "training step",
     "dchart_error_axis": "training error (%)",
@@ -598,6 +605,13 @@ KO: dict[str, str] = {
     "error_degr_depth": "깊이 {value!r}는 고를 수 없습니다. {choices} 중에서 고르세요.",
     "error_degr_data": "알 수 없는 데이터 {value!r}입니다. offline 또는 cifar10을 고르세요.",
     "error_degr_steps": "스텝 수는 {lo}부터 {hi}까지의 정수여야 합니다. 받은 값: {value!r}.",
+    "error_degr_budget": (
+        "이 학습은 약 {minutes:.0f}분이 걸립니다. 실험실은 모두가 함께 쓰므로 한 번의 학습은 약 {limit_minutes:.0f}분까지만 "
+        "할 수 있습니다. 스텝 수를 줄이거나(이 깊이에서는 최대 {max_steps:,} 스텝) 깊이를 줄이세요."
+    ),
+    "degr_ended_starter_left": (
+        "종료됨: 학습을 시작한 페이지에서 {seconds:.0f}초 동안 아무 신호가 없어 실험실을 다른 방문자에게 돌려주었습니다"
+    ),
     "dchart_title": "학습 오차: plain (점선)과 ResNet (실선)",
     "dchart_step_axis": "학습 스텝",
     "dchart_error_axis": "학습 오차 (%)",

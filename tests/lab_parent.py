@@ -26,7 +26,8 @@ def main() -> None:
     parser.add_argument("--paused", action="store_true", help="hold the run between two rounds, as the app does")
     parser.add_argument("--context", default="spawn")
     args = parser.parse_args()
-    lab = DegradationLab(context=args.context)
+    # This parent exists to be killed mid-run: neither the budget nor a missing heartbeat ends it first.
+    lab = DegradationLab(context=args.context, max_cost=None, heartbeat_timeout_s=None)
     if not lab.start(LONG, owner="parent"):
         sys.exit("the run did not start")
     deadline = time.monotonic() + 120
