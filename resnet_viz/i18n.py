@@ -133,6 +133,12 @@ EN: dict[str, str] = {
     ),
     "error_image": "This image cannot be analysed: {reason}",
     "error_first": "Analyse a photo first.",
+    "error_request_files": "One request may carry at most {files} file(s); send the photo alone.",
+    "error_request_bytes": "One request may carry at most {mb:.0f} MB; send a smaller photo.",
+    "error_session_bytes": (
+        "This page has uploaded {used:.1f} MB, more than the {limit:.0f} MB one visit may upload. "
+        "Reload the page to start a new visit."
+    ),
     "error_session": "This page's session is not valid; reload the page.",
     "error_channel": "{stage} has channels 0-{last}; {channel} is not one of them.",
     "stage_info": (
@@ -459,6 +465,12 @@ KO: dict[str, str] = {
     ),
     "error_image": "이 이미지는 분석할 수 없습니다: {reason}",
     "error_first": "먼저 사진을 분석하세요.",
+    "error_request_files": "요청 하나에는 파일을 최대 {files}개까지 보낼 수 있습니다. 사진 한 장만 보내세요.",
+    "error_request_bytes": "요청 하나에는 최대 {mb:.0f}MB까지 보낼 수 있습니다. 더 작은 사진을 보내세요.",
+    "error_session_bytes": (
+        "이 페이지에서 올린 파일이 {used:.1f}MB로, 한 번 방문에 올릴 수 있는 {limit:.0f}MB를 넘습니다. "
+        "페이지를 새로 고쳐 새로 시작하세요."
+    ),
     "error_session": "이 페이지의 세션이 올바르지 않습니다. 페이지를 새로 고치세요.",
     "error_channel": "{stage}의 채널은 0-{last}입니다. {channel}번 채널은 없습니다.",
     "stage_info": (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Callable
 
 import gradio as gr
 from gradio import processing_utils
@@ -22,6 +23,10 @@ MAX_INLINE_BYTES = 10 * 1024 * 1024  # base64 payloads skip the upload route's s
 
 
 class PhotoInput(gr.Image):
+    # Told the path of each inline (base64) photo written to the cache, as uploads are reported:
+    # the app's file ledger then deletes it like any upload no event holds.
+    on_saved: Callable[[str], None] | None = None
+
     def get_block_name(self) -> str:
         return "image"  # the browser side is gr.Image's, unchanged
 
@@ -36,7 +41,10 @@ class PhotoInput(gr.Image):
                 data = base64.b64decode(encoded, validate=True) if ";base64" in header else encoded.encode()
             except (binascii.Error, ValueError):
                 raise gr.Error("The image data is not valid base64.", print_exception=False) from None
-            return processing_utils.save_bytes_to_cache(data, "inline-image", self.GRADIO_CACHE)
+            path = processing_utils.save_bytes_to_cache(data, "inline-image", self.GRADIO_CACHE)
+            if self.on_saved is not None:
+                self.on_saved(path)
+            return path
         if payload.path is None:
             raise gr.Error("No image file was received.", print_exception=False)
         return str(payload.path)
