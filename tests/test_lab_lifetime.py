@@ -142,7 +142,18 @@ def test_a_run_whose_starter_left_is_ended_and_the_others_are_told_why(clocked):
     lab.cancel("bob")
 
 
-def test_the_page_timers_are_the_starters_heartbeat(clocked, monkeypatch):
+def test_a_run_ended_before_its_first_point_says_why_too(clocked):
+    lab, clock = clocked
+    section = DegradationSection(lab, TINY)
+    assert lab.start(LONG, owner="alice")
+    clock.now += 61  # still importing torch, or already training: either way, no page is left
+    lab.check_starter()
+    snap = _until(lab, lambda s: not s.active, timeout=30)
+    assert lab.ended_reason(snap.run_id) == "starter_left"
+    assert "sent no sign of life" in section.status(snap, "en")
+
+
+def test_the_page_timers_are_the_starters_heartbeat(clocked):
     """The section's timer and page-load events, as Gradio calls them, count as heartbeats."""
     import gradio as gr
 

@@ -96,7 +96,7 @@ class DegradationSection:
             text = tr("degr_recorded", lang, command=recorded.command, machine=recorded.machine,
                       date=recorded.date, seconds=recorded.seconds)
             if snap is not None and snap.state == "cancelled":  # cancelled before its first point
-                text = tr("degr_state_cancelled", lang) + " · " + text
+                text = tr("degr_state_cancelled", lang) + self._ended_note(snap, lang) + " · " + text
             return text
         config = snap.result.config if snap.result is not None else (self.lab.config() or self.config)
         step = snap.result.step if snap.result is not None else 0
@@ -108,9 +108,13 @@ class DegradationSection:
             text += " · " + (tr("degr_paused", lang) if snap.paused else tr("degr_not_paused", lang, pauses=self.lab.pauses))
         if snap.error:
             text += f" · {snap.error}"
-        if self.lab.ended_reason(snap.run_id) == "starter_left":
-            text += " · " + tr("degr_ended_starter_left", lang, seconds=self.lab.heartbeat_timeout_s or 0)
-        return text
+        return text + self._ended_note(snap, lang)
+
+    def _ended_note(self, snap: RunSnapshot, lang: str) -> str:
+        """" · why the lab ended this run" (its starter's page went silent), or ""."""
+        if self.lab.ended_reason(snap.run_id) != "starter_left":
+            return ""
+        return " · " + tr("degr_ended_starter_left", lang, seconds=self.lab.heartbeat_timeout_s or 0)
 
     def view(self, lang: str, drawn: Hashable | None) -> tuple[Any, str, bool, Hashable | None]:
         """(plot or gr.skip() when the visitor already has it, status, whether a run is active, key)."""
