@@ -22,8 +22,8 @@ from resnet_viz.runtime import LAYOUTS
 from resnet_viz.sessions import SessionStore
 from resnet_viz.ui import api, architecture, attributions, files, lab, predictions, residual, stages
 from resnet_viz.ui.file_keeper import FileKeeper
-from resnet_viz.ui.session_files import FileLimits
 from resnet_viz.ui.page import ASSETS, I18N, Page
+from resnet_viz.ui.session_files import FileLimits
 
 # Gradio's own English messages (upload limit, full queue, toast titles), rewritten for Korean browsers.
 GRADIO_MESSAGES_JS = (Path(__file__).resolve().parent / "resnet_viz" / "ui" / "gradio_messages.js").read_text()
