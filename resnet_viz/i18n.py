@@ -133,6 +133,12 @@ EN: dict[str, str] = {
     ),
     "error_image": "This image cannot be analysed: {reason}",
     "error_first": "Analyse a photo first.",
+    "error_request_files": "One request may carry at most {files} file(s); send the photo alone.",
+    "error_request_bytes": "One request may carry at most {mb:.0f} MB; send a smaller photo.",
+    "error_session_bytes": (
+        "This page has uploaded {used:.1f} MB, more than the {limit:.0f} MB one visit may upload. "
+        "Reload the page to start a new visit."
+    ),
     "error_session": "This page's session is not valid; reload the page.",
     "error_evicted": (
         "Your results were cleared, to make room on the server or after a long pause. Upload your photo again, "
@@ -291,6 +297,13 @@ EN: dict[str, str] = {
     "error_degr_depth": "Depth {value!r} is not offered here; choose from {choices}.",
     "error_degr_data": "Unknown data {value!r}; choose offline or cifar10.",
     "error_degr_steps": "Steps must be a whole number from {lo} to {hi}, got {value!r}.",
+    "error_degr_budget": (
+        "This run would take about {minutes:.0f} minutes; the lab is shared, so one run may take about "
+        "{limit_minutes:.0f}. Choose fewer steps (at most {max_steps:,} at these depths) or fewer depths."
+    ),
+    "degr_ended_starter_left": (
+        "ended: the page that started it sent no sign of life for {seconds:.0f} s, so the lab is free again"
+    ),
     "dchart_title": "Training error: plain (dashed) vs ResNet (solid)",
     "dchart_step_axis": "training step",
     "dchart_error_axis": "training error (%)",
@@ -461,6 +474,12 @@ KO: dict[str, str] = {
     ),
     "error_image": "이 이미지는 분석할 수 없습니다: {reason}",
     "error_first": "먼저 사진을 분석하세요.",
+    "error_request_files": "요청 하나에는 파일을 최대 {files}개까지 보낼 수 있습니다. 사진 한 장만 보내세요.",
+    "error_request_bytes": "요청 하나에는 최대 {mb:.0f}MB까지 보낼 수 있습니다. 더 작은 사진을 보내세요.",
+    "error_session_bytes": (
+        "이 페이지에서 올린 파일이 {used:.1f}MB로, 한 번 방문에 올릴 수 있는 {limit:.0f}MB를 넘습니다. "
+        "페이지를 새로 고쳐 새로 시작하세요."
+    ),
     "error_session": "이 페이지의 세션이 올바르지 않습니다. 페이지를 새로 고치세요.",
     "error_evicted": (
         "서버 공간을 비우느라, 또는 오래 쉬어서 결과가 지워졌습니다. 사진을 다시 올리거나 예시를 고르세요."
@@ -615,6 +634,13 @@ KO: dict[str, str] = {
     "error_degr_depth": "깊이 {value!r}는 고를 수 없습니다. {choices} 중에서 고르세요.",
     "error_degr_data": "알 수 없는 데이터 {value!r}입니다. offline 또는 cifar10을 고르세요.",
     "error_degr_steps": "스텝 수는 {lo}부터 {hi}까지의 정수여야 합니다. 받은 값: {value!r}.",
+    "error_degr_budget": (
+        "이 학습은 약 {minutes:.0f}분이 걸립니다. 실험실은 모두가 함께 쓰므로 한 번의 학습은 약 {limit_minutes:.0f}분까지만 "
+        "할 수 있습니다. 스텝 수를 줄이거나(이 깊이에서는 최대 {max_steps:,} 스텝) 깊이를 줄이세요."
+    ),
+    "degr_ended_starter_left": (
+        "종료됨: 학습을 시작한 페이지에서 {seconds:.0f}초 동안 아무 신호가 없어 실험실을 다른 방문자에게 돌려주었습니다"
+    ),
     "dchart_title": "학습 오차: plain (점선)과 ResNet (실선)",
     "dchart_step_axis": "학습 스텝",
     "dchart_error_axis": "학습 오차 (%)",

@@ -23,7 +23,7 @@ import binascii
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 from gradio import processing_utils, utils
@@ -62,6 +62,10 @@ class PhotoInput(gr.Image):
         self._extra_folders = self._extra_folders + resolved_folders(folders)
         return self
 
+    # Told the path of each inline (base64) photo written to the cache, as uploads are reported:
+    # the app's file ledger then deletes it like any upload no event holds.
+    on_saved: Callable[[str], None] | None = None
+
     def get_block_name(self) -> str:
         return "image"  # the browser side is gr.Image's, unchanged
 
@@ -81,7 +85,10 @@ class PhotoInput(gr.Image):
                 data = base64.b64decode(encoded, validate=True) if ";base64" in header else encoded.encode()
             except (binascii.Error, ValueError):
                 raise gr.Error("The image data is not valid base64.", print_exception=False) from None
-            return processing_utils.save_bytes_to_cache(data, "inline-image", self.GRADIO_CACHE)
+            path = processing_utils.save_bytes_to_cache(data, "inline-image", self.GRADIO_CACHE)
+            if self.on_saved is not None:
+                self.on_saved(path)
+            return path
         if payload.path is None:
             raise gr.Error("No image file was received.", print_exception=False)
         return str(self.accepted(payload.path))  # resolved: what is opened later is the checked file, not a link

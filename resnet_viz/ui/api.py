@@ -18,7 +18,6 @@ from ..gradient_flow import gradient_flow
 from ..lesion import lesion
 from ..methods import METHOD_SPECS
 from ..model import ARCHS
-from ..preprocess import load_image
 from ..photo_input import PhotoInput
 from .page import ASSETS, MODEL_QUEUE, friendly
 
@@ -45,7 +44,7 @@ class Endpoints:
         """``fn(model, image, ...)`` with the model leased, bad input turned into a UserError."""
         if not image:
             raise UserError("No image was given.")
-        picture = _user_errors(load_image, image)  # decoded before taking the model
+        picture = _user_errors(self.explorer.picture, image, arch)  # decoded (small) before taking the model
         with self.explorer.registry.lease(arch) as model:
             return _user_errors(fn, model, picture, *args, **kwargs)
 
@@ -64,7 +63,7 @@ class Endpoints:
         spec = METHOD_SPECS.get(method)
         if spec is None or spec.cost == "fast" or not image:
             return attribution_json(self._run(attribute, image, arch, method, **options))
-        picture = _user_errors(load_image, image)
+        picture = _user_errors(self.explorer.picture, image, arch)
         with self.explorer.registry.long_lease(arch) as (model, lease):
             result = _user_errors(attribute, model, picture, method, progress=lambda _: lease.pause_for_short(), **options)
         return attribution_json(result)
