@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Callable, Iterator, Mapping
 
 import torch
@@ -30,8 +31,9 @@ from .feature_vis import visualize_channel
 from .gradient_flow import gradient_flow
 from .i18n import image_error, tr
 from .lesion import lesion
+from .memory import IdleTrim
 from .methods import method_spec
-from .preprocess import ImageError, load_image
+from .preprocess import ImageError, ImageSource, load_image, working_side
 from .registry import ModelRegistry
 from .sessions import Analysis, Session, SessionStore, valid_session_id
 
@@ -60,6 +62,8 @@ class Explorer:
         degradation: DegradationLab | None = None,
     ) -> None:
         self.registry = registry
+        # After a burst of requests, the freed decode buffers and activations go back to the OS.
+        self.idle_trim = IdleTrim(registry.activity)
         # The degradation lab's one run per server, held while these models compute. Making it
         # starts nothing: its process comes with the first Start.
         self.degradation = degradation if degradation is not None else DegradationLab(registry.activity)
@@ -69,7 +73,7 @@ class Explorer:
         self.index = index  # dataset exemplars of every channel (python app.py --index INDEX)
         self.store = store if store is not None else SessionStore()
         # /analyze requests that arrive while the model is busy share one forward (see batching.py).
-        self.batcher = AnalyzeBatcher(registry.lease) if batching else None
+        self.batcher = AnalyzeBatcher(registry.lease, load=self.picture) if batching else None
         # One folder per session that asked for a zip, under a random name; removed with the session.
         self.downloads = downloads if downloads is not None else DownloadFolders()
         self.store.on_remove = self.downloads.remove
@@ -87,7 +91,8 @@ class Explorer:
     def session(self, session_id: str, lang: str = "en") -> Session:
         session = self.current(session_id)
         if session is None:
-            raise UserError(tr("error_first", lang))
+            evicted = valid_session_id(session_id) and self.store.evicted(session_id)
+            raise UserError(tr("error_evicted" if evicted else "error_first", lang))
         return session
 
     def current(self, session_id: str) -> Session | None:
@@ -136,12 +141,17 @@ class Explorer:
 
     # --- analysis ------------------------------------------------------------------------------
 
+    def picture(self, image: ImageSource, arch: str) -> Image.Image:
+        """The photo decoded for ``arch``'s network: a large one never exists at full size beyond its
+        decode buffer (see :func:`resnet_viz.preprocess.load_image`). Raises ImageError."""
+        return load_image(image, short_side=working_side(self.registry.get(arch).model.meta.transforms))
+
     def _analysis(self, image: str | None, arch: str, lang: str) -> Analysis:
         """Model. One forward pass; the result keeps its stage tensors for re-rendering."""
         if not image:
             raise UserError(tr("error_first", lang))
         try:
-            picture = load_image(image)  # decoded before taking the model, which others may be waiting for
+            picture = self.picture(image, arch)  # decoded before taking the model, which others may be waiting for
         except ImageError as exc:  # in the visitor's language
             raise UserError(image_error(exc, lang)) from None
         with self.registry.lease(arch) as model:
@@ -167,7 +177,7 @@ class Explorer:
         key = (arch, str(image))
         with self._examples_lock:
             if key not in self._examples:
-                self._examples[key] = self._analysis(image, arch, lang)
+                self._examples[key] = replace(self._analysis(image, arch, lang), shared=True)
             shared = self._examples[key]
         return self._keep(session_id, shared, lang)
 
@@ -320,6 +330,7 @@ class Explorer:
     def close(self) -> None:
         """The app is closing: stop the degradation lab's run (nothing else holds a process)."""
         self.degradation.close()
+        self.idle_trim.close()
 
     def lesion_sweep(self, session: Session) -> dict[str, Any]:
         """Model. Each block's residual branch removed in turn."""

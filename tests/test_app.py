@@ -114,8 +114,11 @@ def test_inline_base64_images(server, examples):
     assert _without_timing(result) == json.loads(json.dumps(_without_timing(direct)))
     with pytest.raises(RuntimeError, match="The image data is not valid base64"):
         rest.call("analyze", {"url": "data:image/png;base64,@@@", "meta": {"_type": "gradio.FileData"}}, "resnet18")
-    too_big = "A" * (11 * 1024 * 1024 * 4 // 3)
+    just_over = "A" * ((10 * 1024 + 20) * 1024 * 4 // 3)  # 10 MB + 20 kB: the request passes, the image does not
     with pytest.raises(RuntimeError, match="The image is larger than 10 MB"):
+        rest.call("analyze", {"url": f"data:image/png;base64,{just_over}", "meta": {"_type": "gradio.FileData"}}, "resnet18")
+    too_big = "A" * (11 * 1024 * 1024 * 4 // 3)  # the request itself is refused before it is read
+    with pytest.raises(RuntimeError, match="HTTP 413: One request may carry at most 10 MB"):
         rest.call("analyze", {"url": f"data:image/png;base64,{too_big}", "meta": {"_type": "gradio.FileData"}}, "resnet18")
     rest.close()
 

@@ -72,13 +72,22 @@ def _call(http: httpx.Client, fn_index: int, data: list, session: str, lang: str
     """One event through the queue, as a browser or a script sends it; the completion message."""
     # json.dumps writes NaN and Infinity as they are: Starlette's JSON parser reads them.
     body = json.dumps({"data": data, "fn_index": fn_index, "session_hash": session, "event_data": event_data})
-    joined = http.post("/gradio_api/queue/join", content=body,
-                       headers={"content-type": "application/json", "accept-language": lang})
+    for _ in range(100):
+        joined = http.post("/gradio_api/queue/join", content=body,
+                           headers={"content-type": "application/json", "accept-language": lang})
+        if joined.status_code != 429:
+            break
+        # The session's share of the queue (one slow job) still counts the previous call for a few
+        # milliseconds after its result was sent: wait and try again, as the refusal says.
+        time.sleep(0.05)
     if joined.status_code != 200:
         return {"msg": f"HTTP {joined.status_code}", "detail": joined.text[:300]}
     event_id = joined.json()["event_id"]
     deadline = time.monotonic() + ANSWER_S
+    result = {"msg": "the event stream ended without a result"}
     with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
+        # Read to the end of the stream, as a browser does: Gradio counts the event as the session's
+        # until it has sent the close (and the queue's share per session counts what it holds).
         for line in stream.iter_lines():  # Gradio sends a heartbeat every 15 s while an event runs
             if time.monotonic() > deadline:
                 return {"msg": f"no result within {ANSWER_S} s"}
@@ -86,10 +95,12 @@ def _call(http: httpx.Client, fn_index: int, data: list, session: str, lang: str
                 continue
             message = json.loads(line[5:])
             if message.get("msg") == "process_completed" and message.get("event_id") == event_id:
+                result = message
+            elif message.get("msg") == "unexpected_error":
                 return message
-            if message.get("msg") in ("unexpected_error", "close_stream"):
-                return message
-    return {"msg": "the event stream ended without a result"}
+            elif message.get("msg") == "close_stream":
+                break
+    return result
 
 
 def _problem(message: dict, lang: str) -> str | None:

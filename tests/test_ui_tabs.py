@@ -203,14 +203,17 @@ def test_the_zip_reads_on_its_own(explorer, examples, tmp_path):
     stages.channel_view(session, "C3", 7, 0.5, "en")
     session.outputs["gradient_flow"] = explorer.gradient_flow(session)
     session.outputs["lesion_sweep"] = explorer.lesion_sweep(session)
+    session.outputs["attribution"] = explorer.ladder(session)  # kept as arrays, as the tab keeps it
     path = files.write_bundle(explorer, session, tmp_path / "bundle.zip", "en")
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
+        maps = json.loads(archive.read("attribution.json"))
         readme = archive.read("README.txt").decode()
         table = list(csv.reader(io.StringIO(archive.read("architecture.csv").decode())))
         report = json.loads(archive.read("analysis.json"))
         chart = Image.open(io.BytesIO(archive.read("residual_chart.png")))
-    assert {"analysis.json", "crop.png", "grid.png", "channel.png", "residual_chart.png", "gradient_flow.png",
+    assert maps["method"] == "gradcam_ladder" and len(maps["map"]) == 224 and len(maps["maps"]["C3"][0]) == 224
+    assert {"analysis.json", "attribution.json", "crop.png", "grid.png", "channel.png", "residual_chart.png", "gradient_flow.png",
             "gradient_flow.json", "lesion_sweep.png", "lesion_sweep.json", "architecture.csv", "README.txt"} <= names
     assert report == session.report and chart.width > 400
     assert table[0][0] == "stage" and table[-1][0] == "total"

@@ -10,7 +10,8 @@ target as the page's target box reads it, the scales here.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 from PIL import Image
@@ -24,14 +25,23 @@ from ..lesion import lesion
 from ..methods import METHOD_SPECS
 from ..model import ARCHS
 from ..photo_input import PhotoInput
-from ..preprocess import ImageError, load_image
+from ..preprocess import ImageError
 from .attributions import resolve_target_text
 from .inputs import ChoiceDropdown, TextInput, finite_number, shown
-from .page import MODEL_QUEUE, friendly, visitor
+from .page import ASSETS, MODEL_QUEUE, friendly, visitor
 
 __all__ = ["build", "Endpoints"]
 
 SCALES_EXAMPLE = '{"C4": 0.5}'
+
+
+@contextmanager
+def _image_errors(lang: str) -> Iterator[None]:
+    """A photo that cannot be analysed becomes a UserError in ``lang``."""
+    try:
+        yield
+    except ImageError as exc:
+        raise UserError(image_error(exc, lang)) from None
 
 
 class Endpoints:
@@ -41,30 +51,27 @@ class Endpoints:
     def __init__(self, explorer: Explorer) -> None:
         self.explorer = explorer
 
-    @staticmethod
-    def _picture(image: str | None, lang: str) -> Image.Image:
-        """The decoded image (before taking the model, which others may be waiting for)."""
+    def _picture(self, image: str | None, arch: str, lang: str) -> Image.Image:
+        """The photo decoded (small) for ``arch``, before taking the model others may be waiting for."""
         if not image:
             raise UserError(tr("error_no_image", lang))
-        try:
-            return load_image(image)
-        except ImageError as exc:
-            raise UserError(image_error(exc, lang)) from None
+        with _image_errors(lang):
+            return self.explorer.picture(image, arch)
 
     def _run(self, fn: Callable, image: str | None, arch: str, lang: str, *args: Any, **kwargs: Any) -> Any:
         """``fn(model, picture, ...)`` with the model leased."""
-        picture = self._picture(image, lang)
+        picture = self._picture(image, arch, lang)
         with self.explorer.registry.lease(arch) as model:
             return _user_errors(fn, model, picture, *args, **kwargs)
 
     def analyze(self, image: str | None, arch: str, lang: str = "en") -> dict[str, Any]:
         """:func:`resnet_viz.analyze`'s JSON (batched with concurrent requests)."""
         batcher = self.explorer.batcher
-        if batcher is None:
+        if batcher is None or not image:
             return self._run(analyze, image, arch, lang)
-        picture = self._picture(image, lang)
         self.explorer.registry.get(arch)  # load the model outside the batch
-        return batcher.analyze(picture, arch)
+        with _image_errors(lang):
+            return batcher.analyze(image, arch)  # decodes the photo in this request's thread
 
     def attribute(
         self, image: str | None, arch: str, method: str, target: str | int | None, stage: str, lang: str = "en"
@@ -74,7 +81,7 @@ class Endpoints:
         options = {"target": resolve_target_text(target, lang), "stage": stage or "C5"}
         if METHOD_SPECS[method].cost == "fast":
             return attribution_json(self._run(attribute, image, arch, lang, method, **options))
-        picture = self._picture(image, lang)
+        picture = self._picture(image, arch, lang)
         with self.explorer.registry.long_lease(arch) as (model, lease):
             result = _user_errors(attribute, model, picture, method, progress=lambda _: lease.pause_for_short(), **options)
         return attribution_json(result)
@@ -115,7 +122,7 @@ def build(explorer: Explorer, arch: str) -> Endpoints:
     """Hidden inputs and the four named endpoints."""
     endpoints = Endpoints(explorer)
     with gr.Row(visible=False):
-        image = PhotoInput(type="filepath")
+        image = PhotoInput(type="filepath").also_accept(ASSETS)  # uploads, or the example photos by path
         arch_choice = ChoiceDropdown(list(ARCHS), value=arch)
         method = ChoiceDropdown(list(METHOD_SPECS), value="gradcam")
         target = TextInput()

@@ -15,7 +15,6 @@ import torchvision
 from PIL import Image
 
 from .. import render
-from ..attribution import attribution_json
 from ..cancel import Cancelled
 from ..explorer import Explorer, UserError
 from ..i18n import tr
@@ -139,12 +138,12 @@ def build(page: Page) -> None:
         if method_name in ("gradcam", "gradcam_ladder"):
             where = stage_name if method_name == "gradcam" else "C5"
             picture, caption = heatmap_view(session, {**ladder_result, "method": method_name}, where, lang)
-            session.outputs.update(heatmap=picture, attribution=attribution_json(ladder_result))
+            session.outputs.update(heatmap=picture, attribution=ladder_result)  # the shared result: no copy per visitor
             return picture, steps, caption
         if spec.cost == "fast":
             result = explorer.explain(session, method_name, None, stage_name)
             picture, caption = heatmap_view(session, result, stage_name if spec.needs_stage else None, lang)
-            session.outputs.update(heatmap=picture, attribution=attribution_json(result))
+            session.outputs.update(heatmap=picture, attribution=result)  # arrays; JSON only when zipped
             return picture, steps, caption
         return None, steps, tr("press_explain", lang, method=spec.name(lang))
 
@@ -172,7 +171,7 @@ def build(page: Page) -> None:
             return gr.skip(), gr.skip(), gr.skip()
         picture, caption = heatmap_view(session, result, stage_name if spec.needs_stage else ("C5" if "maps" in result else None), lang)
         steps = ladder_view(session, result, lang) if "maps" in result else gr.skip()
-        session.outputs.update(heatmap=picture, attribution=attribution_json(result))
+        session.outputs.update(heatmap=picture, attribution=result)  # arrays; JSON only when zipped
         if "maps" in result:
             session.outputs["ladder"] = steps
         return picture, steps, caption

@@ -4,12 +4,11 @@ A browser sends what its controls allow; a script can send anything for any inpu
 slider, a list for an architecture, 10**30 for a channel, "²" for a stage). Gradio's own
 components either let such values through to the handler or refuse them in English with a
 traceback in the server log. These subclasses check the value in ``preprocess`` by its kind
-(a choice, a number in a range, a short text, an example's number, a click position), and
-never raise there: Gradio preprocesses before the handler knows the request, so it could not
-say why in the visitor's language. A value they refuse becomes a :class:`Refused` argument,
-which :func:`resnet_viz.ui.page.friendly` (the wrapper of every handler) turns into one message
-in the visitor's language before the handler runs. Handlers therefore only ever see values of
-the kind their controls produce.
+(a choice, a number in a range, a short text, an example's number, a click position) and refuse
+what does not fit with :func:`resnet_viz.photo_input.refused`: one message in the request's
+language (the app sets :data:`~resnet_viz.photo_input.REQUEST_LANGUAGE` around each event, as
+Gradio preprocesses before the handler sees the request), one log line, no traceback, and the
+handler does not run. Handlers therefore only ever see values of the kind their controls produce.
 
 The browser side of each component is Gradio's own, unchanged (``get_block_name``).
 """
@@ -19,12 +18,11 @@ from __future__ import annotations
 import math
 import reprlib
 import sys
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import gradio as gr
 
-from ..i18n import tr
+from ..photo_input import refused
 
 __all__ = [
     "MAX_TEXT",
@@ -33,33 +31,15 @@ __all__ = [
     "Choices",
     "ExamplePicker",
     "NumberInput",
-    "Refused",
     "SliderInput",
     "TextInput",
     "TileClick",
     "example_picker",
     "finite_number",
-    "refused_argument",
     "shown",
 ]
 
 MAX_TEXT = 4000  # characters: a class name, a stage, or the JSON of every block's scale (ResNet-152: ~1,500)
-
-
-@dataclass(frozen=True)
-class Refused:
-    """A value an input would not accept, and why: an i18n key and its placeholders."""
-
-    key: str
-    values: Mapping[str, Any] = field(default_factory=dict)
-
-    def message(self, lang: str) -> str:
-        return tr(self.key, lang, **self.values)
-
-
-def refused_argument(args: Sequence[Any], kwargs: Mapping[str, Any]) -> Refused | None:
-    """The first refused value among a handler's arguments, or None."""
-    return next((a for a in (*args, *kwargs.values()) if isinstance(a, Refused)), None)
 
 
 _SHORT = reprlib.Repr()
@@ -85,30 +65,34 @@ def finite_number(value: Any) -> int | float | None:
     return value
 
 
-def _in_range(value: Any, number: int | float, low: float | None, high: float | None) -> Refused | None:
+def _number(value: Any, low: float | None, high: float | None) -> int | float:
+    """``value`` if it is a finite number from ``low`` to ``high`` (either may be None), else refused."""
+    number = finite_number(value)
+    if number is None:
+        raise refused("error_not_number", value=shown(value))
     if low is not None and number < low:
-        return Refused("error_too_small", {"value": shown(value), "low": f"{low:g}"})
+        raise refused("error_too_small", value=shown(value), low=f"{low:g}")
     if high is not None and number > high:
-        return Refused("error_too_large", {"value": shown(value), "high": f"{high:g}"})
-    return None
+        raise refused("error_too_large", value=shown(value), high=f"{high:g}")
+    return number
 
 
-def _text(value: Any, limit: int) -> str | Refused:
+def _text(value: Any, limit: int) -> str:
     """Text as a form sends it; a whole number (scripts send 281 for "281") is taken as its digits."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= 64:
         value = str(value)
     if not isinstance(value, str) or len(value) > limit:
-        return Refused("error_text", {"value": shown(value), "limit": limit})
+        raise refused("error_text", value=shown(value), limit=limit)
     return value
 
 
 def _choice(component: gr.components.Component, value: Any) -> Any:
     """``value`` if it is one of the component's choice values (same type too: True is not 1),
-    else a Refused listing them."""
+    else refused with the list of them."""
     values = [v for _, v in component.choices]
-    if any(type(value) is type(v) and value == v for v in values):
-        return value
-    return Refused("error_choice", {"value": shown(value), "choices": ", ".join(str(v) for v in values)})
+    if not any(type(value) is type(v) and value == v for v in values):
+        raise refused("error_choice", value=shown(value), choices=", ".join(str(v) for v in values))
+    return value
 
 
 class ChoiceRadio(gr.Radio):
@@ -118,8 +102,7 @@ class ChoiceRadio(gr.Radio):
         return "radio"
 
     def preprocess(self, payload: Any) -> Any:
-        value = _choice(self, payload)
-        return value if isinstance(value, Refused) else super().preprocess(value)
+        return super().preprocess(_choice(self, payload))
 
 
 class ChoiceDropdown(gr.Dropdown):
@@ -132,8 +115,7 @@ class ChoiceDropdown(gr.Dropdown):
     def preprocess(self, payload: Any) -> Any:
         if self.allow_custom_value:
             return None if payload is None else _text(payload, MAX_TEXT)
-        value = _choice(self, payload)
-        return value if isinstance(value, Refused) else super().preprocess(value)
+        return super().preprocess(_choice(self, payload))
 
 
 class Choices(gr.CheckboxGroup):
@@ -144,12 +126,8 @@ class Choices(gr.CheckboxGroup):
 
     def preprocess(self, payload: Any) -> Any:
         if not isinstance(payload, list):
-            return Refused("error_choices", {"value": shown(payload)})
-        for item in payload:
-            value = _choice(self, item)
-            if isinstance(value, Refused):
-                return value
-        return super().preprocess(payload)
+            raise refused("error_choices", value=shown(payload))
+        return super().preprocess([_choice(self, item) for item in payload])
 
 
 class NumberInput(gr.Number):
@@ -162,11 +140,7 @@ class NumberInput(gr.Number):
     def preprocess(self, payload: Any) -> Any:
         if payload is None:
             return None
-        number = finite_number(payload)
-        if number is None:
-            return Refused("error_not_number", {"value": shown(payload)})
-        outside = _in_range(payload, number, self.minimum, self.maximum)
-        return outside if outside is not None else self.round_to_precision(number, self.precision)
+        return self.round_to_precision(_number(payload, self.minimum, self.maximum), self.precision)
 
 
 class SliderInput(gr.Slider):
@@ -176,11 +150,7 @@ class SliderInput(gr.Slider):
         return "slider"
 
     def preprocess(self, payload: Any) -> Any:
-        number = finite_number(payload)
-        if number is None:
-            return Refused("error_not_number", {"value": shown(payload)})
-        outside = _in_range(payload, number, self.minimum, self.maximum)
-        return outside if outside is not None else gr.Number.round_to_precision(number, self.precision)
+        return gr.Number.round_to_precision(_number(payload, self.minimum, self.maximum), self.precision)
 
 
 class TextInput(gr.Textbox):
@@ -204,7 +174,7 @@ class ExamplePicker(gr.Dataset):
     def preprocess(self, payload: Any) -> Any:
         count = len(self.raw_samples)
         if isinstance(payload, bool) or not isinstance(payload, int) or not 0 <= payload < count:
-            return Refused("error_example", {"value": shown(payload), "last": count - 1})
+            raise refused("error_example", value=shown(payload), last=count - 1)
         return payload
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from ..i18n import STRINGS, language, tr
 from ..model import ARCHS
 from ..photo_input import PhotoInput
 from ..sessions import Session
-from .inputs import ChoiceDropdown, ExamplePicker, example_picker, refused_argument
+from .inputs import ChoiceDropdown, ExamplePicker, example_picker
 
 __all__ = ["ASSETS", "EXAMPLES", "I18N", "HIDDEN", "MODEL_QUEUE", "SLOW_QUEUE", "Page", "Refresh", "friendly", "visitor"]
 
@@ -44,36 +45,36 @@ SLOW_QUEUE = {"concurrency_id": SLOW, "concurrency_limit": 4}
 
 
 def visitor(request: gr.Request | None) -> tuple[str, str]:
-    """(session id, language) of the request; scripts without a session share "api"."""
+    """(session id, language) of the request. A caller without a session id is a visitor of its
+    own, with a fresh id that nobody else has: two such callers never share results or files."""
     if request is None:
-        return "api", "en"
-    return request.session_hash or "api", language(request.headers.get("accept-language"))
+        return _fresh_session_id(), "en"
+    return request.session_hash or _fresh_session_id(), language(request.headers.get("accept-language"))
+
+
+def _fresh_session_id() -> str:
+    return "anonymous-" + secrets.token_hex(16)  # a valid id (sessions.valid_session_id), never sent to anyone
 
 
 def friendly(fn: Callable) -> Callable:
-    """Every handler's wrapper. A value an input refused (:class:`~.inputs.Refused`) stops the event
-    before ``fn`` runs, and a UserError from ``fn`` is shown as a gr.Error: either way one message in
-    the visitor's language and one log line, not a traceback (it is the visitor's input, not a bug).
-    A cancelled computation ends quietly; anything else stays a server error with its traceback."""
+    """Show a UserError as a gr.Error with its message (and one log line, not a traceback: it is the
+    visitor's input, not a bug); a cancelled computation ends quietly; anything else stays a server
+    error with its traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        lang = _language(args, kwargs)
         try:
-            refused = refused_argument(args, kwargs)
-            if refused is not None:
-                raise UserError(refused.message(lang))
             return fn(*args, **kwargs)
         except UserError as exc:
             log.info("%s: %s", fn.__name__, exc)
-            raise gr.Error(str(exc), title=tr("error_title", lang), print_exception=False) from None
+            raise gr.Error(str(exc), title=_error_title(args, kwargs), print_exception=False) from None
 
     return wrapper
 
 
-def _language(args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+def _error_title(args: Sequence[Any], kwargs: dict[str, Any]) -> str:
     request = kwargs.get("request") or next((a for a in args if isinstance(a, gr.Request)), None)
-    return visitor(request)[1]
+    return tr("error_title", visitor(request)[1])
 
 
 @dataclass
@@ -111,7 +112,7 @@ class Page:
         self.photo = PhotoInput(
             value=EXAMPLES[0], label=I18N("image_label"), type="filepath",
             sources=["upload", "webcam", "clipboard"], height=300, elem_id="photo",
-        )
+        ).also_accept(ASSETS)  # besides uploads, a request may name the example photos only
         self.examples = example_picker(self.photo, EXAMPLES, label=I18N("examples_label"))
         self.arch_choice = ChoiceDropdown(list(ARCHS), value=self.arch, label=I18N("arch_label"), info=I18N("arch_info"), elem_id="arch")
         self.status = gr.Markdown(elem_id="status")
