@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .imputer import impute
+from .imputer import NOISE, impute
 
 __all__ = ["PERCENTILES", "RoadResult", "removal_masks", "road_images"]
 
@@ -54,12 +54,12 @@ def removal_masks(attribution: Any, percentiles: Sequence[int] = PERCENTILES) ->
     return torch.stack(morf), torch.stack(lerf)
 
 
-def road_images(x: Tensor, attribution: Any, percentiles: Sequence[int], seed: int) -> Tensor:
+def road_images(x: Tensor, attribution: Any, percentiles: Sequence[int], seed: int, noise: float = NOISE) -> Tensor:
     """The (2P, 3, H, W) imputed inputs: MoRF at each percentile, then LeRF at each."""
     morf, lerf = removal_masks(attribution, percentiles)
     removed = torch.cat([morf, lerf])
     images = x.expand(len(removed), *x.shape[1:])
-    return impute(images, removed, generator=torch.Generator().manual_seed(seed))
+    return impute(images, removed, noise=noise, generator=torch.Generator().manual_seed(seed))
 
 
 def road_result(percentiles: Sequence[int], probabilities: Sequence[float]) -> RoadResult:

@@ -1,9 +1,11 @@
 """The trust checks' data: one of the degradation lab's gratings placed somewhere in a noisy scene.
 
 The lab's own images (:mod:`resnet_viz.gratings_data`) are 8x8 gratings that fill the whole
-picture, so every pixel is evidence and a map has nothing to point at. Here each 8x8 grating
+picture, so every pixel is evidence and a map has nothing to point at. Here a 16x16 grating
 (made by the lab's generator, same classes: ten orientations) is pasted at a random place in a
-16x16 scene of a flat random colour plus the lab's pixel noise. A network that learned the task
+32x32 scene of a flat random colour plus the lab's pixel noise. (16x16 scenes with 8x8 gratings
+were tried first: their 256-pixel maps are so coarse that the chance band of a similarity spans
+-0.7..0.7.) A network that learned the task
 must find the grating; a map that depends on what it learned points at the patch, so the model
 randomisation test has something to destroy. Everything comes from seeded generators: the same
 scenes on every machine, no file, no download.
@@ -18,9 +20,9 @@ from ..gratings_data import CLASSES, make_gratings
 
 __all__ = ["CLASSES", "PATCH", "SCENE", "make_scenes"]
 
-SCENE = 16  # scene side in pixels: 4x4 cells at the network's last stage (stride 4)
-PATCH = 8  # the lab's grating size
-BACKGROUND_NOISE = 0.02  # pixel noise of the scene around the grating (the grating keeps the lab's 0.08)
+SCENE = 32  # scene side in pixels (CIFAR's): 8x8 cells at the network's last stage (stride 4)
+PATCH = 16  # the grating's side: the lab's generator at twice the lab's size
+BACKGROUND_NOISE = 0.08  # pixel noise of the scene around the grating, the lab's own
 
 
 def make_scenes(n: int, seed: int, size: int = SCENE, noise: float = BACKGROUND_NOISE, patch: int = PATCH) -> tuple[Tensor, Tensor, Tensor]:
