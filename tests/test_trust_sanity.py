@@ -55,7 +55,9 @@ def test_the_shared_model_is_untouched_and_no_hook_is_left(resnet18, lab, exampl
         after = model.state_dict()
         assert all(torch.equal(before[k], after[k]) for k in before)
         assert len(result.maps) == len(result.steps) and result.maps[0].shape == result.original.shape
-        json.dumps(result.to_json())
+        payload = json.loads(json.dumps(result.to_json()))
+        assert ("spearman" in payload) == (method == "guided_backprop")  # the signed map's, for signed methods
+        assert {"steps", "spearman_abs", "ssim", "chance", "verdict"} <= set(payload)
     # ... also when the run is cancelled half way (progress raising)
     class Stop(Exception):
         pass

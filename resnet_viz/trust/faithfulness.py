@@ -62,6 +62,7 @@ class FaithfulnessResult:
     protocol: dict[str, Any]
     ranking_map: np.ndarray = field(repr=False)  # the map the pixels were ranked by (float32)
     timing_ms: float = 0.0
+    phases_ms: dict[str, float] = field(default_factory=dict)  # "curves", "road_imputer", "road_forwards"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +73,7 @@ class FaithfulnessResult:
             "baselines": {name: {k: c.to_json() for k, c in curves.items()} for name, curves in self.baselines.items()},
             "protocol": self.protocol,
             "timing_ms": self.timing_ms,
+            "phases_ms": self.phases_ms,
         }
 
 
@@ -202,6 +204,7 @@ def faithfulness(
     road_count = 2 * len(percentiles) if road else 0
     probe = _Probe(model, index, batch_size, progress, len(makers) + road_count)
     probabilities = probe.run(makers)
+    phases = {"curves": 1000 * (time.perf_counter() - start_time)}
     clean = float(torch.softmax(clean_logits, dim=0)[index])
     p_black, p_blurred = probabilities[:2]
     curves: dict[str, dict[str, Curve]] = {}
@@ -214,8 +217,12 @@ def faithfulness(
 
     road_out = None
     if road:
+        tick = time.perf_counter()
         imputed = road_images(x, m, percentiles, seed)
+        phases["road_imputer"] = 1000 * (time.perf_counter() - tick)
+        tick = time.perf_counter()
         road_out = road_result(percentiles, probe.run([lambda i=i: imputed[i : i + 1] for i in range(len(imputed))]))
+        phases["road_forwards"] = 1000 * (time.perf_counter() - tick)
     own = curves.pop("map")
     return FaithfulnessResult(
         target=target_info(model, clean_logits, index),
@@ -237,4 +244,5 @@ def faithfulness(
         },
         ranking_map=m,
         timing_ms=1000 * (time.perf_counter() - start_time),
+        phases_ms=phases,
     )

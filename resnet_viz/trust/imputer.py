@@ -30,18 +30,20 @@ NEIGHBOUR_WEIGHTS = ((1 / 12, 1 / 6, 1 / 12), (1 / 6, 0.0, 1 / 6), (1 / 12, 1 / 
 TOLERANCE = 1e-4  # relative residual at which a solve stops
 MAX_ITERATIONS = 3000
 COARSEST = 8  # pixels: the multigrid's coarsest level is no larger
-SMOOTHING, SWEEPS, COARSE_SWEEPS = 0.8, 2, 20  # damped Jacobi
+SMOOTHING, SWEEPS, COARSE_SWEEPS = 0.8, 1, 20  # damped Jacobi
 GROWTH = 1.6  # the coarse operator: this times the finer one's stencil (2 would be the Galerkin product of the
 # piecewise-constant transfer in the interior; 1.6 converged faster in a measurement on 224 px masks)
 
 
 def _neighbour_sum(y: Tensor) -> Tensor:
     """The weighted sum of each pixel's in-image neighbours (zero padding: outside ones add nothing).
-    Eight shifted views, several times faster than a one-channel 3x3 convolution on a CPU."""
+
+    The weights are (1 2 1) x (1 2 1) / 12 without the centre: two 1-D passes of shifted views,
+    several times faster than a one-channel 3x3 convolution on a CPU."""
     p = F.pad(y, (1, 1, 1, 1))
-    corners = p[..., :-2, :-2] + p[..., :-2, 2:] + p[..., 2:, :-2] + p[..., 2:, 2:]
-    sides = p[..., 1:-1, :-2] + p[..., 1:-1, 2:] + p[..., :-2, 1:-1] + p[..., 2:, 1:-1]
-    return corners * NEIGHBOUR_WEIGHTS[0][0] + sides * NEIGHBOUR_WEIGHTS[0][1]
+    rows = p[..., :, :-2] + p[..., :, 2:] + 2 * p[..., :, 1:-1]  # (B, 1, H + 2, W)
+    both = rows[..., :-2, :] + rows[..., 2:, :] + 2 * rows[..., 1:-1, :]
+    return (both - 4 * y) * (1 / 12)
 
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:
@@ -54,7 +56,8 @@ class _Level:
     def __init__(self, removed: Tensor, scale: float) -> None:
         self.removed = removed  # (B, 1, h, w) 1 where unknown
         self.weight = _neighbour_sum(torch.ones_like(removed[:1]))  # s: in-image neighbour weight
-        self.scale = scale  # the coarse operator is the fine one's Galerkin product: 2^k times the stencil
+        self.scale = scale  # the coarse operator is the fine one's stencil times this
+        self.inverse_diagonal = removed / (scale * self.weight)
         self.coarse: _Level | None = None
         if min(removed.shape[-2:]) > COARSEST:
             self.coarse = _Level(F.max_pool2d(removed, 2, ceil_mode=True), GROWTH * scale)
@@ -65,14 +68,14 @@ class _Level:
     def select(self, keep: Tensor) -> _Level:
         level = object.__new__(_Level)
         level.removed, level.weight, level.scale = self.removed[keep], self.weight, self.scale
+        level.inverse_diagonal = self.inverse_diagonal[keep]
         level.coarse = self.coarse.select(keep) if self.coarse is not None else None
         return level
 
 
 def _smooth(level: _Level, e: Tensor, r: Tensor, sweeps: int) -> Tensor:
-    inverse_diagonal = level.removed / (level.scale * level.weight)
     for _ in range(sweeps):
-        e = e + SMOOTHING * inverse_diagonal * (r - level.operator(e))
+        e = e + SMOOTHING * level.inverse_diagonal * (r - level.operator(e))
     return e
 
 
