@@ -1,6 +1,6 @@
 """The trust measures against one bare torchvision forward, on this CPU.
 
-    python bench/bench_trust.py [--rounds 3] [--arch resnet50] [--skip-all-methods]
+    python bench/bench_trust.py [--rounds 2] [--arch resnet50] [--skip-all-methods]
 
 Ratios (median of per-round ratios; contenders run in turn each round, in one process), against
 one bare batch-1 torchvision forward in the model's memory layout, measured side by side:
@@ -36,7 +36,7 @@ PHOTO = Path(__file__).resolve().parent.parent / "assets" / "chelsea.png"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="resnet50")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--skip-all-methods", action="store_true")
     args = parser.parse_args()
     print(f"# bench_trust: {args.arch}, batch 1, 224x224, CPU\n# {machine()}\n# load average {os.getloadavg()}")
@@ -51,11 +51,14 @@ def main() -> None:
         with torch.inference_mode():
             reference(x)
 
-    phases = {}
+    last = {}
 
     def full_report():
-        result = trust_report(model, x[0], ["gradcam"])
-        phases.update(result.timing_ms)
+        last["report"] = trust_report(model, x[0], ["gradcam"])
+
+    for _ in range(3):
+        bare_forward()
+    faithfulness(model, x[0], cam, baselines=(), road=False)  # warm: the contenders' first calls import and allocate
 
     times = interleaved(
         {
@@ -64,7 +67,7 @@ def main() -> None:
             "full trust report, Grad-CAM": full_report,
         },
         args.rounds,
-        warmup=1,
+        warmup=0,
     )
     report(
         "Trust measures vs one bare torchvision forward",
@@ -72,7 +75,7 @@ def main() -> None:
         "bare torchvision forward",
         {"deletion + insertion, one map, 28 steps": 45.0, "full trust report, Grad-CAM": 200.0},
     )
-    detail = trust_report(model, x[0], ["gradcam"])
+    detail = last["report"]
     f = detail.methods["gradcam"].faithfulness
     print(f"# last full report: {detail.timing_ms['total']:.0f} ms; cascade {detail.methods['gradcam'].randomisation.timing_ms:.0f} ms, "
           f"faithfulness {f.timing_ms:.0f} ms: " + ", ".join(f"{k} {v:.0f} ms" for k, v in f.phases_ms.items()))

@@ -4,9 +4,9 @@
     python bench/make_trust_lab.py --labels permuted     # the data randomisation test's network
 
 Trains :class:`resnet_viz.trust.LabConfig`'s defaults (ResNet-20 on 2,000 scenes of 32x32 with a
-16x16 grating, 600 SGD steps of 32, cosine lr from 0.05; permuted labels: 1,000 scenes, 1,500
-steps, as ``resnet_viz.trust.data_randomisation.PERMUTED_CONFIG``) on one torch thread, seed 0,
-and saves it with its config and accuracies (float16 weights, about 0.6 MB). The same command on
+16x16 grating, 600 SGD steps of 32, cosine lr from 0.05; permuted labels: 1,000 steps on 500
+scenes, ``resnet_viz.trust.data_randomisation.PERMUTED_CONFIG``) on one torch thread, seed 0, and
+saves it with its config and accuracies (float16 weights, about 0.6 MB). The same command on
 another CPU gives a network of the same quality, not necessarily the same bits.
 """
 
