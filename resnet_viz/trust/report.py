@@ -102,12 +102,12 @@ def trust_report(
     """The model randomisation test (unless ``randomisation=False``), deletion, insertion and ROAD
     for each of ``methods`` on ``image``, all for one class (``target``, None: the top-1), and the
     random and edge baselines once. ``progress`` as in :func:`~resnet_viz.trust.faithfulness`."""
+    if not methods:
+        raise ValueError("name at least one method")
     for method in methods:
         method_spec(method)
         if method not in COMPARABLE_METHODS:
             raise ValueError(f"{method} has no single map to score; choose from {', '.join(COMPARABLE_METHODS)}")
-    if not methods:
-        raise ValueError("name at least one method")
     start = time.perf_counter()
     x = image_input(model, image)[0].detach()
     with torch.inference_mode(), autocast(model):
