@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch
 
 from ..attribution import attribute
 from ..methods import method_spec
