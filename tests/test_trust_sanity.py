@@ -115,3 +115,14 @@ def test_training_and_data_randomisation_run(lab):
         "depends on the weights", "barely depends on the weights", "partly depends on the weights")
     payload = json.loads(json.dumps(result.to_json()))
     assert payload["networks"]["permuted"]["config"]["labels"] == "permuted"
+
+
+def test_every_verdict_has_its_words_in_both_languages():
+    from resnet_viz.i18n import tr
+    from resnet_viz.trust.sanity import VERDICT_KEYS, VERDICTS
+
+    assert set(VERDICT_KEYS) == set(VERDICTS)
+    for key in VERDICT_KEYS.values():
+        for lang in ("en", "ko"):
+            assert tr(key, lang) and tr(key + "_help", lang).count("\n") == 1  # a badge and two lines
+        assert tr(key, "ko") != tr(key, "en")

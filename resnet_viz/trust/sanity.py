@@ -23,13 +23,24 @@ from ..targets import Target
 from .randomise import cascade_steps, chain_outputs, randomise, reuse_below
 from .similarity import chance_band, spearman, ssim, surrogates
 
-__all__ = ["CHANCE_DEFINITION", "VERDICTS", "VERDICT_RULE", "SanityResult", "magnitude", "sanity_check", "verdict"]
+__all__ = [
+    "CHANCE_DEFINITION",
+    "VERDICTS",
+    "VERDICT_KEYS",
+    "VERDICT_RULE",
+    "SanityResult",
+    "magnitude",
+    "sanity_check",
+    "verdict",
+]
 
 Progress = Callable[[float], None]
 
 CHANCE_SAMPLES = 100
 CLEAR_MARGIN = 0.2  # "clearly above chance": this much above the band's upper edge
 VERDICTS = ("depends on the weights", "barely depends on the weights", "partly depends on the weights")
+# Each verdict's catalogue keys in resnet_viz.i18n: the badge, and "<key>_help", its two lines.
+VERDICT_KEYS = dict(zip(VERDICTS, ("trust_verdict_depends", "trust_verdict_barely", "trust_verdict_partly")))
 VERDICT_RULE = (
     "r = Spearman rank correlation of the absolute map after the last step (everything randomised) "
     "with the original; hi = the upper edge of its chance band. r <= hi: 'depends on the weights'; "
