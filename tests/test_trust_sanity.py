@@ -126,3 +126,14 @@ def test_every_verdict_has_its_words_in_both_languages():
         for lang in ("en", "ko"):
             assert tr(key, lang) and tr(key + "_help", lang).count("\n") == 1  # a badge and two lines
         assert tr(key, "ko") != tr(key, "en")
+
+
+def test_data_randomisation_on_the_shipped_networks(lab):
+    """Adebayo et al.'s second test: Grad-CAM's maps on the true-label and the permuted-label network
+    are unrelated (inside the chance band); Guided Backprop's stay far more alike."""
+    permuted = load_lab_network(LAB.with_name("trust_lab_permuted.pt"))
+    assert permuted.config.labels == "permuted" and permuted.train_accuracy > 0.95 and permuted.test_accuracy < 0.2
+    cam = data_randomisation(lab, permuted, "gradcam", scenes=16)
+    gbp = data_randomisation(lab, permuted, "guided_backprop", scenes=16)
+    assert cam.verdict == "depends on the weights"
+    assert np.mean(gbp.spearman_abs) > np.mean(cam.spearman_abs) + 0.2
