@@ -16,6 +16,15 @@ from .lesion import lesion
 from .model import ARCHS, BasicBlock, BlockInfo, Bottleneck, ResNet, StageInfo, build_model
 from .preprocess import ImageError, load_image, preprocess
 from .receptive_field import stage_geometry
+from .trust import (
+    FaithfulnessResult,
+    SanityResult,
+    TrustReport,
+    data_randomisation,
+    faithfulness,
+    sanity_check,
+    trust_report,
+)
 from .weights import ModelMeta, WeightsError, fetch_imagenet, load_model, resolve_device
 
 __all__ = [
@@ -33,12 +42,15 @@ __all__ = [
     "DegradationRunner",
     "Exemplar",
     "ExemplarIndex",
+    "FaithfulnessResult",
     "ImageError",
     "IndexFileError",
     "ModelMeta",
     "NetworkCurve",
     "ResNet",
+    "SanityResult",
     "StageInfo",
+    "TrustReport",
     "WeightsError",
     "analyze",
     "analyze_batch",
@@ -48,7 +60,9 @@ __all__ = [
     "build_cifar_model",
     "build_index",
     "build_model",
+    "data_randomisation",
     "degradation_experiment",
+    "faithfulness",
     "fetch_imagenet",
     "forward_taps",
     "gradient_flow",
@@ -59,7 +73,9 @@ __all__ = [
     "load_model",
     "preprocess",
     "resolve_device",
+    "sanity_check",
     "stage_geometry",
+    "trust_report",
     "visualize_channel",
     "weights_sha256",
 ]

@@ -1,5 +1,6 @@
 """``python -m resnet_viz``: analyse images from the shell, fetch ImageNet weights or CIFAR-10 ahead
-of time, index a folder, visualise channels, or run the degradation experiment."""
+of time, index a folder, visualise channels, run the degradation experiment, or check how far
+attribution maps can be trusted."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, Sequence
 
 from .analysis import analyze
 from .cli_args import positive_int
+from .cli_trust import add_trust_command
 from .cli_visualize import add_visualize_command
 from .degradation_cli import add_degradation_parser, download_data
 from .exemplars.command import add_index_command
@@ -122,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_index_command(commands)
     add_visualize_command(commands)
     add_degradation_parser(commands)
+    add_trust_command(commands)
     return parser
 
 

@@ -381,6 +381,21 @@ EN: dict[str, str] = {
     "chart_block_col_seed": "block",
     "chart_block_col_torchvision": "torchvision name",
     "chart_block_col_kind": "kind",
+    # trust (issue 18): the model randomisation test's verdict and its two lines of explanation
+    "trust_verdict_depends": "Depends on the weights",
+    "trust_verdict_depends_help": (
+        "This map changes when the network's weights are destroyed:\nit depends on what the network learned."
+    ),
+    "trust_verdict_barely": "Barely depends on the weights",
+    "trust_verdict_barely_help": (
+        "This map barely changes when the network's weights are destroyed:\n"
+        "treat it as an edge picture, not an explanation."
+    ),
+    "trust_verdict_partly": "Partly depends on the weights",
+    "trust_verdict_partly_help": (
+        "This map changes only partly when the network's weights are destroyed:\n"
+        "part of what it shows is the photo, not what the network learned."
+    ),
 }
 
 KO: dict[str, str] = {
@@ -730,6 +745,20 @@ KO: dict[str, str] = {
     "chart_block_col_seed": "블록",
     "chart_block_col_torchvision": "torchvision 이름",
     "chart_block_col_kind": "종류",
+    # trust (issue 18)
+    "trust_verdict_depends": "가중치에 따라 달라짐",
+    "trust_verdict_depends_help": (
+        "네트워크의 가중치를 무작위로 바꾸면 이 지도도 달라집니다.\n네트워크가 학습한 내용을 보여 주는 지도입니다."
+    ),
+    "trust_verdict_barely": "가중치와 거의 무관함",
+    "trust_verdict_barely_help": (
+        "네트워크의 가중치를 무작위로 바꿔도 이 지도는 거의 그대로입니다.\n설명이 아니라 윤곽선 그림으로 보세요."
+    ),
+    "trust_verdict_partly": "가중치에 따라 일부만 달라짐",
+    "trust_verdict_partly_help": (
+        "네트워크의 가중치를 무작위로 바꾸면 이 지도는 일부만 달라집니다.\n"
+        "지도의 일부는 학습한 내용이 아니라 사진 자체를 보여 줍니다."
+    ),
 }
 
 # One name per attribution method, from its spec (menus and captions use the same).
