@@ -293,17 +293,26 @@ class Explorer:
         self, session: Session, stage: str, channel: int, *, progress: Progress | None = None
     ) -> tuple[Image.Image, dict]:
         """Model (long). The image ``stage``'s ``channel`` responds to most (Olah et al. 2017), from
-        the disk cache or computed step by step: short requests go between steps, Cancel stops it."""
+        the disk cache or computed step by step: short requests go between steps, Cancel stops it.
+
+        Requests for the same channel that arrive together compute it once: long runs on a model
+        take turns, the one computing stores its picture before it gives the model up, and each
+        looks in the cache again once the model is its own."""
         cached = self.cached_visualization(session.arch, stage, channel)
         if cached is not None:
             return cached
         what = f"the visualisation of {stage} channel {channel} was cancelled"
         with self._slow_run(session, what, progress) as (model, between_steps):
-            result = _user_errors(visualize_channel, model, stage, int(channel), progress=between_steps, **self.feature_vis)
             key = self.feature_cache.key(model, stage, channel, self.feature_vis)
-        meta = result.to_json()
+            cached = self.feature_cache.get(key)  # computed by the run this one waited for
+            if cached is not None:
+                return cached
+            result = _user_errors(
+                visualize_channel, model, stage, int(channel), progress=between_steps, **self.feature_vis
+            )
+            meta = result.to_json()
+            self.feature_cache.put(key, result.image, meta)
         self._step_seconds[(session.arch, stage)] = result.timing_ms["per_step"] / 1000
-        self.feature_cache.put(key, result.image, meta)
         return result.image, meta
 
     def expected_visualization_seconds(self, session: Session, stage: str) -> float:

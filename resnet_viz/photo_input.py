@@ -14,12 +14,16 @@ accepted, anything else is refused with exactly the message of a missing file, i
 the request (:data:`REQUEST_LANGUAGE`, set by the app around each event). The app also checks
 the raw reference before Gradio handles it (:meth:`PhotoInput.check_reference`): Gradio would copy
 a file with ``meta`` from its upload folder, or take a folder there for a file and fail to delete it.
+
+:func:`refused` is how every input of the page refuses a value in preprocessing (see
+:mod:`resnet_viz.ui.inputs`): one message in the request's language, one log line, no traceback.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 from contextvars import ContextVar
 from pathlib import Path
@@ -33,13 +37,25 @@ from .file_refs import allowed_file, resolved_folders
 from .i18n import image_error, tr
 from .preprocess import ImageError
 
-__all__ = ["PhotoInput", "MAX_INLINE_BYTES", "REQUEST_LANGUAGE", "missing_photo"]
+__all__ = ["PhotoInput", "MAX_INLINE_BYTES", "REQUEST_LANGUAGE", "missing_photo", "refused"]
+
+log = logging.getLogger(__name__)
 
 MAX_INLINE_BYTES = 10 * 1024 * 1024  # base64 payloads skip the upload route's size limit: same limit here
 
 # The language of the request whose inputs are being preprocessed ("en" outside a request). Gradio
 # preprocesses inputs before the event's function runs, without the request; the app sets this.
 REQUEST_LANGUAGE: ContextVar[str] = ContextVar("resnet_viz_request_language", default="en")
+
+
+def refused(key: str, **values: Any) -> gr.Error:
+    """The refusal of a value the request sent, to raise from ``preprocess``: the i18n message
+    ``key`` in the request's language under the translated title, logged as one line (the visitor's
+    input, not a bug), no traceback."""
+    lang = REQUEST_LANGUAGE.get()
+    message = tr(key, lang, **values)
+    log.info("refused: %s", message)
+    return gr.Error(message, title=tr("error_title", lang), print_exception=False)
 
 
 def missing_photo() -> gr.Error:
@@ -80,17 +96,17 @@ class PhotoInput(gr.Image):
         if payload.url and payload.url.startswith("data:"):
             header, _, encoded = payload.url.partition(",")
             if len(encoded) * 3 // 4 > MAX_INLINE_BYTES:
-                raise gr.Error(f"The image is larger than {MAX_INLINE_BYTES // 2**20} MB.", print_exception=False)
+                raise refused("error_photo_too_large", mb=MAX_INLINE_BYTES // 2**20)
             try:
                 data = base64.b64decode(encoded, validate=True) if ";base64" in header else encoded.encode()
             except (binascii.Error, ValueError):
-                raise gr.Error("The image data is not valid base64.", print_exception=False) from None
+                raise refused("error_photo_base64") from None
             path = processing_utils.save_bytes_to_cache(data, "inline-image", self.GRADIO_CACHE)
             if self.on_saved is not None:
                 self.on_saved(path)
             return path
         if payload.path is None:
-            raise gr.Error("No image file was received.", print_exception=False)
+            raise refused("error_photo_no_file")
         return str(self.accepted(payload.path))  # resolved: what is opened later is the checked file, not a link
 
     def accepted(self, path: object) -> Path:

@@ -208,13 +208,13 @@ def test_an_example_click_still_analyses_the_example(app):
     url, _ = app
     rest = RestClient(url)
     config = rest.http.get("/config").json()
-    load_example = next(dep for dep in config["dependencies"] if dep["api_name"] == "load_example")
-    then = next(dep for dep in config["dependencies"] if dep["trigger_after"] == load_example["id"])
-    picked = rest.http.post("/gradio_api/run/predict", json={"fn_index": load_example["id"], "data": [1], "session_hash": "clicker"})
+    on_example = next(dep for dep in config["dependencies"] if dep["api_name"] == "on_example")
+    then = next(dep for dep in config["dependencies"] if dep["trigger_after"] == on_example["id"])
+    picked = rest.http.post("/gradio_api/run/predict", json={"fn_index": on_example["id"], "data": [1], "session_hash": "clicker"})
     assert picked.status_code == 200, picked.text
-    (update,) = picked.json()["data"]  # the photo's new value
+    (photo,) = picked.json()["data"]  # the photo's new value
     data = default_data(config, then)
-    data[0] = update["value"]
+    data[0] = photo
     assert Path(data[0]["path"]).is_relative_to(Path(os.environ["GRADIO_TEMP_DIR"]).resolve())
     client = QueueClient(url, "clicker")
     assert client.run(then["id"], data)["success"] is True

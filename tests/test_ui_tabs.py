@@ -136,6 +136,11 @@ def test_target_search(session):
         attributions.resolve_target_text("rocket", "en")
     with pytest.raises(UserError, match="클래스 이름은 영어 ImageNet 이름입니다. '고양이'"):
         attributions.resolve_target_text("고양이", "ko")
+    # Digits int() cannot read ("²" is a digit to str.isdigit) or a number too long for it.
+    for text in ("²", "9" * 5000):
+        with pytest.raises(UserError, match="No ImageNet class is called"):
+            attributions.resolve_target_text(text, "en")
+    assert attributions.resolve_target_text("٢٨١", "en") == 281  # Arabic-Indic digits are digits to int()
     menu = attributions.target_choices("top-1", session.report["predictions"])
     assert menu[0] == ("top-1", "") and menu[1][0].startswith("1. ") and len(menu) == 1001
 

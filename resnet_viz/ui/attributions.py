@@ -22,6 +22,7 @@ from ..methods import METHOD_SPECS, method_spec
 from ..model import stage_table
 from ..sessions import Session
 from ..targets import TargetError, match_target
+from .inputs import ChoiceDropdown, ChoiceRadio
 from .page import HIDDEN, I18N, Page, friendly, visitor
 from .residual import labels
 
@@ -106,12 +107,12 @@ def build(page: Page) -> None:
     with gr.Tab(I18N("tab_attributions"), id="attributions"):
         gr.Markdown(I18N("attributions_help"))
         with gr.Row():
-            method = gr.Dropdown([(I18N(f"method_{k}"), k) for k in METHOD_SPECS], value="gradcam", label=I18N("method_label"), elem_id="method")
-            target = gr.Dropdown(
+            method = ChoiceDropdown([(I18N(f"method_{k}"), k) for k in METHOD_SPECS], value="gradcam", label=I18N("method_label"), elem_id="method")
+            target = ChoiceDropdown(
                 target_choices(I18N("top1")), value="", label=I18N("target_label"), info=I18N("target_info"),
                 filterable=True, allow_custom_value=True, elem_id="target",
             )
-            stage = gr.Radio(gradcam_stages, value=gradcam_stages[-1], label=I18N("attr_stage_label"), elem_id="attr-stage")
+            stage = ChoiceRadio(gradcam_stages, value=gradcam_stages[-1], label=I18N("attr_stage_label"), elem_id="attr-stage")
         expected = gr.Markdown(elem_id="expected")
         with gr.Row():
             explain_button = gr.Button(I18N("explain_button"), variant="primary", elem_id="explain", scale=4)

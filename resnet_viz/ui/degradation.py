@@ -29,6 +29,7 @@ from ..degradation_lab import DegradationLab, RunTooCostly
 from ..degradation_runner import RunSnapshot
 from ..explorer import UserError
 from ..i18n import EN, tr
+from .inputs import ChoiceRadio, Choices, NumberInput
 from .page import HIDDEN, I18N, Page, friendly, visitor
 
 __all__ = ["DEPTHS", "STEPS_RANGE", "DegradationSection", "build", "chart_words"]
@@ -203,12 +204,12 @@ def build(page: Page, tab: gr.Tab, config: DegradationConfig | None = None) -> D
     gr.Markdown(I18N("degr_notice"), elem_id="degradation-notice")
     section_depths = sorted(set(DEPTHS) | set(config.depths))
     with gr.Row():
-        depths = gr.CheckboxGroup(section_depths, value=list(config.depths), label=I18N("degr_depths_label"),
-                                  elem_id="degradation-depths")
-        data = gr.Radio([(I18N("degr_data_offline"), "offline"), (I18N("degr_data_cifar10"), "cifar10")],
-                        value=config.data, label=I18N("degr_data_label"), elem_id="degradation-data")
-        steps = gr.Number(config.steps, minimum=STEPS_RANGE[0], maximum=STEPS_RANGE[1], precision=0, step=100,
-                          label=I18N("degr_steps_label"), elem_id="degradation-steps")
+        depths = Choices(section_depths, value=list(config.depths), label=I18N("degr_depths_label"),
+                         elem_id="degradation-depths")
+        data = ChoiceRadio([(I18N("degr_data_offline"), "offline"), (I18N("degr_data_cifar10"), "cifar10")],
+                           value=config.data, label=I18N("degr_data_label"), elem_id="degradation-data")
+        steps = NumberInput(config.steps, minimum=STEPS_RANGE[0], maximum=STEPS_RANGE[1], precision=0, step=100,
+                            label=I18N("degr_steps_label"), elem_id="degradation-steps")
     with gr.Row():
         start = gr.Button(I18N("degr_start"), variant="primary", elem_id="degradation-start", scale=4)
         cancel = gr.Button(I18N("cancel_button"), size="sm", elem_id="degradation-cancel", scale=1)
