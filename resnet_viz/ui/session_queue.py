@@ -14,12 +14,14 @@ Callers who send no session id (``/call/<name>`` without one) are each a session
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import fastapi
 from gradio import queueing
+from gradio.server_messages import ProcessCompletedMessage
 
 from ..i18n import language, tr
 
@@ -47,6 +49,14 @@ class SessionQueue(queueing.Queue):
         super().__init__(*args, **kwargs)
         self.limits = limits if limits is not None else JobLimits()
         self._session_join_lock: asyncio.Lock | None = None
+        # Events whose result was sent: Gradio keeps them among its active jobs a little longer
+        # (run history, timings), but the visitor is no longer waiting for them.
+        self._answered: weakref.WeakSet[queueing.Event] = weakref.WeakSet()
+
+    def send_message(self, event: queueing.Event, event_message: Any) -> None:
+        if isinstance(event_message, ProcessCompletedMessage):
+            self._answered.add(event)
+        super().send_message(event, event_message)
 
     async def push(self, body, request: fastapi.Request, username: str | None):
         session = body.session_hash
@@ -70,7 +80,9 @@ class SessionQueue(queueing.Queue):
         waiting = [event for queue in self.event_queue_per_concurrency_id.values() for event in queue.queue]
         running = [event for job in self.active_jobs if job for event in job]
         return Counter(
-            self.limits.kind(event.fn.concurrency_id) for event in waiting + running if event.session_hash == session_hash
+            self.limits.kind(event.fn.concurrency_id)
+            for event in waiting + running
+            if event.session_hash == session_hash and event not in self._answered
         )
 
     def _join_lock(self) -> asyncio.Lock:
