@@ -22,7 +22,11 @@ from resnet_viz.serve.explorer import Explorer
 from resnet_viz.serve.registry import ModelRegistry
 from resnet_viz.serve.sessions import SessionStore
 from resnet_viz.ui import api, architecture, attributions, files, lab, predictions, residual, stages
+from resnet_viz.ui.file_keeper import FileKeeper
+from resnet_viz.ui.hosted import HostedBlocks
 from resnet_viz.ui.page import ASSETS, I18N, Page
+from resnet_viz.ui.session_files import FileLimits
+from resnet_viz.ui.session_queue import JobLimits
 
 # Gradio's own English messages (upload limit, full queue, toast titles), rewritten for Korean browsers.
 GRADIO_MESSAGES_JS = (Path(__file__).resolve().parent / "resnet_viz" / "ui" / "gradio_messages.js").read_text()
@@ -49,14 +53,35 @@ LAUNCH_DEFAULTS: dict[str, Any] = dict(
 )
 
 
-class ExplorerDemo(gr.Blocks):
-    """The page, which also stops the degradation lab's training process when it closes."""
+class ExplorerDemo(HostedBlocks):
+    """The page, hosted safely (queued events only through the queue, a share of it per session,
+    file references checked: see HostedBlocks); it also stops the degradation lab's training
+    process when it closes, and its ``files`` (a FileKeeper) bound what each request may send and
+    keep visitors' files on disk only while they are shown: its limits go in front of Gradio's
+    routes at launch, and it sees every event's file inputs and outputs."""
 
     explorer: Explorer
+    files: FileKeeper | None = None
+
+    def launch(self, *args: Any, **kwargs: Any):
+        if self.files is not None:
+            kwargs = self.files.launch_kwargs(kwargs)
+        return super().launch(*args, **kwargs)
+
+    async def process_api(self, block_fn, inputs, state=None, request=None, iterator=None, session_hash=None, **kwargs):
+        fn = self.fns[block_fn] if isinstance(block_fn, int) else block_fn
+        if self.files is not None:
+            self.files.before(fn, inputs, session_hash, request)
+        result = await super().process_api(fn, inputs, state, request, iterator, session_hash, **kwargs)
+        if self.files is not None:
+            self.files.after(fn, inputs, result, session_hash)
+        return result
 
     def close(self, verbose: bool = True) -> None:
         super().close(verbose)
         self.explorer.close()
+        if self.files is not None:
+            self.files.close()
 
 
 def build_demo(
@@ -69,12 +94,16 @@ def build_demo(
     queue_size: int = 32,
     delete_cache: tuple[int, int] = (600, 3600),
     degradation_config: DegradationConfig | None = None,
+    job_limits: JobLimits | None = None,
+    file_limits: FileLimits | None = None,
 ) -> ExplorerDemo:
     """The explorer page. Models load on first use; pass ``explorer`` to share or inspect one.
 
     ``queue_size`` bounds the requests waiting (more get "Queue is full! Please try again.");
     ``delete_cache`` = (every, older than) seconds for Gradio's temporary files;
-    ``degradation_config``: the lab's live run (the controls' defaults and every other setting).
+    ``degradation_config``: the lab's live run (the controls' defaults and every other setting);
+    ``job_limits``: what one session may have running or waiting in the queue;
+    ``file_limits``: files and bytes per request and per session, and how long visitors' files stay.
     """
     explorer = explorer or Explorer(ModelRegistry(weights, device, precision))
     page = Page(explorer, arch, degradation_config=degradation_config)
@@ -90,6 +119,9 @@ def build_demo(
                         tab.build(page)
         page.wire(demo)
         api.build(explorer, arch)
+        demo.files = FileKeeper(demo, file_limits)
+        demo.unload(demo.files.session_ended)
+    demo.job_limits = job_limits or JobLimits()
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     demo.explorer = explorer
     return demo

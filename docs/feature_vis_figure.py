@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from resnet_viz import load_model, visualize_channel  # noqa: E402
-from resnet_viz.cli.visualize import parse_channels  # noqa: E402
+from resnet_viz.cli.main.visualize import parse_channels  # noqa: E402
 
 GAP, LABEL, TITLE = 6, 16, 40
 

@@ -5,12 +5,13 @@ may import (``tests/test_structure.py`` holds them to it):
 
 - ``model``: the network, its weights and how it runs; ``probe``: measurements of one photo
   (analysis, gradient flow, lesions); ``explain``: attributions and feature visualisation;
+  ``trust``: whether an attribution map can be trusted (sanity checks, faithfulness);
 - ``draw``: pictures and charts; ``degradation``: plain vs residual networks trained side by side;
   ``exemplars``: the images that excite each channel most;
 - ``serve``: what a server adds (shared models, sessions, the gate); ``ui``: the Gradio page;
   ``cli``: ``python -m resnet_viz``; ``i18n``: every word in English and Korean.
 
-Imports from: model, probe, explain, degradation, exemplars.
+Imports from: model, probe, explain, trust, degradation, exemplars.
 """
 
 from .degradation import (
@@ -55,6 +56,15 @@ from .probe import (
     lesion,
     stage_geometry,
 )
+from .trust import (
+    FaithfulnessResult,
+    SanityResult,
+    TrustReport,
+    data_randomisation,
+    faithfulness,
+    sanity_check,
+    trust_report,
+)
 
 __all__ = [
     "ARCHS",
@@ -71,12 +81,15 @@ __all__ = [
     "DegradationRunner",
     "Exemplar",
     "ExemplarIndex",
+    "FaithfulnessResult",
     "ImageError",
     "IndexFileError",
     "ModelMeta",
     "NetworkCurve",
     "ResNet",
+    "SanityResult",
     "StageInfo",
+    "TrustReport",
     "WeightsError",
     "analyze",
     "analyze_batch",
@@ -86,7 +99,9 @@ __all__ = [
     "build_cifar_model",
     "build_index",
     "build_model",
+    "data_randomisation",
     "degradation_experiment",
+    "faithfulness",
     "fetch_imagenet",
     "forward_taps",
     "gradient_flow",
@@ -97,7 +112,9 @@ __all__ = [
     "load_model",
     "preprocess",
     "resolve_device",
+    "sanity_check",
     "stage_geometry",
+    "trust_report",
     "visualize_channel",
     "weights_sha256",
 ]

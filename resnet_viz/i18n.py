@@ -135,7 +135,22 @@ EN: dict[str, str] = {
     ),
     "error_image": "This image cannot be analysed: {reason}",
     "error_first": "Analyse a photo first.",
+    "error_request_files": "One request may carry at most {files} file(s); send the photo alone.",
+    "error_request_bytes": "One request may carry at most {mb:.0f} MB; send a smaller photo.",
+    "error_session_bytes": (
+        "This page has uploaded {used:.1f} MB, more than the {limit:.0f} MB one visit may upload. "
+        "Reload the page to start a new visit."
+    ),
     "error_session": "This page's session is not valid; reload the page.",
+    "error_evicted": (
+        "Your results were cleared, to make room on the server or after a long pause. Upload your photo again, "
+        "or choose an example."
+    ),
+    "error_busy_slow": (
+        "This page already has a long computation running or waiting (an explanation or a feature visualisation). "
+        "Wait for it to finish or press Cancel, then try again."
+    ),
+    "error_busy_other": "This page already has {count} requests running or waiting; wait for them, then try again.",
     "error_channel": "{stage} has channels 0-{last}; {channel} is not one of them.",
     "stage_info": (
         "**{stage}**: {channels} channels x {height} x {width}, stride {stride}, receptive field {rf} px, "
@@ -284,6 +299,28 @@ EN: dict[str, str] = {
     "error_degr_depth": "Depth {value!r} is not offered here; choose from {choices}.",
     "error_degr_data": "Unknown data {value!r}; choose offline or cifar10.",
     "error_degr_steps": "Steps must be a whole number from {lo} to {hi}, got {value!r}.",
+    "error_degr_budget": (
+        "This run would take about {minutes:.0f} minutes; the lab is shared, so one run may take about "
+        "{limit_minutes:.0f}. Choose fewer steps (at most {max_steps:,} at these depths) or fewer depths."
+    ),
+    "degr_ended_starter_left": (
+        "ended: the page that started it sent no sign of life for {seconds:.0f} s, so the lab is free again"
+    ),
+    # values a client sends, refused where they enter the page (ui/inputs.py, photo_input.py, ui/api.py)
+    "error_choice": "{value} is not one of the choices: {choices}.",
+    "error_choices": "Expected a list of choices, got {value}.",
+    "error_not_number": "{value} is not a number.",
+    "error_too_small": "{value} is below the smallest allowed value, {low}.",
+    "error_too_large": "{value} is above the largest allowed value, {high}.",
+    "error_text": "Expected text of at most {limit} characters, got {value}.",
+    "error_example": "There is no example {value}; the examples are numbered 0-{last}.",
+    "error_photo_no_file": "No image file was received.",
+    "error_photo_too_large": "The image is larger than {mb} MB.",
+    "error_photo_base64": "The image data is not valid base64.",
+    "error_no_image": "No image was given.",
+    "error_scales_json": "Scales must be a JSON object such as {example}.",
+    "error_scales_name": "{name} is neither a stage ({stages}) nor a block of {arch} ({first} ... {last}).",
+    "error_scales_value": "The scale of {name} must be a number from 0 to 1, got {value}.",
     "dchart_title": "Training error: plain (dashed) vs ResNet (solid)",
     "dchart_step_axis": "training step",
     "dchart_error_axis": "training error (%)",
@@ -346,6 +383,21 @@ EN: dict[str, str] = {
     "chart_block_col_seed": "block",
     "chart_block_col_torchvision": "torchvision name",
     "chart_block_col_kind": "kind",
+    # trust (issue 18): the model randomisation test's verdict and its two lines of explanation
+    "trust_verdict_depends": "Depends on the weights",
+    "trust_verdict_depends_help": (
+        "This map changes when the network's weights are destroyed:\nit depends on what the network learned."
+    ),
+    "trust_verdict_barely": "Barely depends on the weights",
+    "trust_verdict_barely_help": (
+        "This map barely changes when the network's weights are destroyed:\n"
+        "treat it as an edge picture, not an explanation."
+    ),
+    "trust_verdict_partly": "Partly depends on the weights",
+    "trust_verdict_partly_help": (
+        "This map changes only partly when the network's weights are destroyed:\n"
+        "part of what it shows is the photo, not what the network learned."
+    ),
 }
 
 KO: dict[str, str] = {
@@ -454,7 +506,21 @@ KO: dict[str, str] = {
     ),
     "error_image": "이 이미지는 분석할 수 없습니다: {reason}",
     "error_first": "먼저 사진을 분석하세요.",
+    "error_request_files": "요청 하나에는 파일을 최대 {files}개까지 보낼 수 있습니다. 사진 한 장만 보내세요.",
+    "error_request_bytes": "요청 하나에는 최대 {mb:.0f}MB까지 보낼 수 있습니다. 더 작은 사진을 보내세요.",
+    "error_session_bytes": (
+        "이 페이지에서 올린 파일이 {used:.1f}MB로, 한 번 방문에 올릴 수 있는 {limit:.0f}MB를 넘습니다. "
+        "페이지를 새로 고쳐 새로 시작하세요."
+    ),
     "error_session": "이 페이지의 세션이 올바르지 않습니다. 페이지를 새로 고치세요.",
+    "error_evicted": (
+        "서버 공간을 비우느라, 또는 오래 쉬어서 결과가 지워졌습니다. 사진을 다시 올리거나 예시를 고르세요."
+    ),
+    "error_busy_slow": (
+        "이 페이지에서 오래 걸리는 계산(설명 또는 특징 시각화)이 이미 실행 중이거나 기다리는 중입니다. "
+        "끝날 때까지 기다리거나 취소를 누른 뒤 다시 시도하세요."
+    ),
+    "error_busy_other": "이 페이지의 요청 {count}개가 이미 실행 중이거나 기다리는 중입니다. 끝난 뒤 다시 시도하세요.",
     "error_channel": "{stage}의 채널은 0-{last}입니다. {channel}번 채널은 없습니다.",
     "stage_info": (
         "**{stage}**: 채널 {channels}개 x {height} x {width}, stride {stride}, 수용 영역 {rf} px, "
@@ -600,6 +666,27 @@ KO: dict[str, str] = {
     "error_degr_depth": "깊이 {value!r}는 고를 수 없습니다. {choices} 중에서 고르세요.",
     "error_degr_data": "알 수 없는 데이터 {value!r}입니다. offline 또는 cifar10을 고르세요.",
     "error_degr_steps": "스텝 수는 {lo}부터 {hi}까지의 정수여야 합니다. 받은 값: {value!r}.",
+    "error_degr_budget": (
+        "이 학습은 약 {minutes:.0f}분이 걸립니다. 실험실은 모두가 함께 쓰므로 한 번의 학습은 약 {limit_minutes:.0f}분까지만 "
+        "할 수 있습니다. 스텝 수를 줄이거나(이 깊이에서는 최대 {max_steps:,} 스텝) 깊이를 줄이세요."
+    ),
+    "degr_ended_starter_left": (
+        "종료됨: 학습을 시작한 페이지에서 {seconds:.0f}초 동안 아무 신호가 없어 실험실을 다른 방문자에게 돌려주었습니다"
+    ),
+    "error_choice": "고를 수 없는 값입니다: {value}. 다음 중에서 고르세요: {choices}.",
+    "error_choices": "선택 목록이 와야 합니다. 받은 값: {value}",
+    "error_not_number": "숫자가 아닌 값입니다: {value}",
+    "error_too_small": "허용되는 가장 작은 값({low})보다 작습니다: {value}",
+    "error_too_large": "허용되는 가장 큰 값({high})보다 큽니다: {value}",
+    "error_text": "{limit}자 이하의 텍스트여야 합니다. 받은 값: {value}",
+    "error_example": "그런 예시는 없습니다: {value}. 예시 번호는 0-{last}입니다.",
+    "error_photo_no_file": "이미지 파일을 받지 못했습니다.",
+    "error_photo_too_large": "이미지가 {mb}MB보다 큽니다.",
+    "error_photo_base64": "이미지 데이터가 올바른 base64가 아닙니다.",
+    "error_no_image": "이미지가 주어지지 않았습니다.",
+    "error_scales_json": "배율은 {example} 같은 JSON 객체여야 합니다.",
+    "error_scales_name": "{arch}에는 이런 스테이지나 블록이 없습니다: {name}. 스테이지({stages}) 또는 블록({first} ... {last})을 쓰세요.",
+    "error_scales_value": "{name}의 배율은 0에서 1 사이의 숫자여야 합니다. 받은 값: {value}",
     "dchart_title": "학습 오차: plain (점선)과 ResNet (실선)",
     "dchart_step_axis": "학습 스텝",
     "dchart_error_axis": "학습 오차 (%)",
@@ -660,6 +747,20 @@ KO: dict[str, str] = {
     "chart_block_col_seed": "블록",
     "chart_block_col_torchvision": "torchvision 이름",
     "chart_block_col_kind": "종류",
+    # trust (issue 18)
+    "trust_verdict_depends": "가중치에 따라 달라짐",
+    "trust_verdict_depends_help": (
+        "네트워크의 가중치를 무작위로 바꾸면 이 지도도 달라집니다.\n네트워크가 학습한 내용을 보여 주는 지도입니다."
+    ),
+    "trust_verdict_barely": "가중치와 거의 무관함",
+    "trust_verdict_barely_help": (
+        "네트워크의 가중치를 무작위로 바꿔도 이 지도는 거의 그대로입니다.\n설명이 아니라 윤곽선 그림으로 보세요."
+    ),
+    "trust_verdict_partly": "가중치에 따라 일부만 달라짐",
+    "trust_verdict_partly_help": (
+        "네트워크의 가중치를 무작위로 바꾸면 이 지도는 일부만 달라집니다.\n"
+        "지도의 일부는 학습한 내용이 아니라 사진 자체를 보여 줍니다."
+    ),
 }
 
 # One name per attribution method, from its spec (menus and captions use the same).

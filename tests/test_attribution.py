@@ -182,6 +182,7 @@ def test_progress_reaches_one(resnet18, examples):
         ({"method": "gradcam", "stage": "C1"}, "unknown stage 'C1' for gradcam; choose one of C2, C3, C4, C5"),
         ({"method": "gradcam", "target": 1000}, "unknown target 1000; use a class index 0-999 or an ImageNet label"),
         ({"method": "gradcam", "target": "unicorn"}, "unknown target 'unicorn'"),
+        ({"method": "gradcam", "target": "²"}, "unknown target '²'"),  # a digit to str.isdigit, none to int()
         ({"method": "saliency", "steps": 3}, "unknown option(s) steps for saliency; valid options: none"),
         ({"method": "integrated_gradients", "baseline": "white"}, "unknown baseline 'white'; choose one of black, blur, noise"),
         ({"method": "occlusion", "window": 0}, "option window must be a positive integer"),

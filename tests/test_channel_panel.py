@@ -4,12 +4,14 @@ server-chosen name, and the channel's dataset exemplars from a loaded index."""
 from __future__ import annotations
 
 import re
+import threading
 
 import numpy as np
 import pytest
 import torch
 
 from resnet_viz import visualize_channel
+from resnet_viz.serve import explorer as explorer_module
 from resnet_viz.serve.cancel import Cancelled
 from resnet_viz.serve.explorer import Explorer, UserError
 from resnet_viz.serve.feature_cache import FeatureVisCache
@@ -78,6 +80,35 @@ def test_a_damaged_or_unwritable_cache_only_costs_recomputing(registry, examples
     readonly = Explorer(registry, SessionStore(), feature_cache=FeatureVisCache(blocked / "cache"), feature_vis=SETTINGS)
     image, _ = readonly.visualize(readonly.analyze(str(examples[0]), "resnet18", "ro"), "C2", 1)
     assert image.size == (64, 64)
+
+
+def test_requests_for_one_channel_that_arrive_together_compute_it_once(explorer, examples, monkeypatch):
+    """Eight visitors press Visualise for the same channel at once: one computation, and each of
+    them gets its picture. (The cache used to be read only before waiting for the model, so every
+    request that had waited computed the channel again.)"""
+    computed = []
+
+    def counting(model, stage, channel, **settings):
+        computed.append((stage, channel))
+        return visualize_channel(model, stage, channel, **settings)
+
+    monkeypatch.setattr(explorer_module, "visualize_channel", counting)
+    visitors = 8
+    sessions = [explorer.analyze(str(examples[0]), "resnet18", f"together{n}") for n in range(visitors)]
+    together = threading.Barrier(visitors)
+    pictures: list = [None] * visitors
+
+    def press(n: int) -> None:
+        together.wait()
+        pictures[n] = np.asarray(explorer.visualize(sessions[n], "C2", 7)[0]).tolist()
+
+    threads = [threading.Thread(target=press, args=(n,)) for n in range(visitors)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert computed == [("C2", 7)]
+    assert pictures[0] is not None and all(p == pictures[0] for p in pictures)
 
 
 def test_a_visualisation_can_be_cancelled_and_leaves_nothing(explorer, examples, tmp_path):

@@ -9,10 +9,12 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from resnet_viz.i18n import tr
 from resnet_viz.serve.downloads import DownloadFolders
 from resnet_viz.serve.explorer import Explorer, UserError
 from resnet_viz.serve.sessions import Analysis, Session, SessionStore, valid_session_id
@@ -81,8 +83,8 @@ def test_a_visitor_after_the_ttl_still_gets_the_example(registry, examples):
     first = explorer.analyze_example(chelsea, "resnet18", "visitor1")
     assert explorer.session("visitor1").report["predictions"]
     clock.now += 3  # the first visitor idles past the TTL
-    with pytest.raises(UserError, match="Analyse a photo first"):
-        explorer.session("visitor1")  # their own session did expire, as it should
+    with pytest.raises(UserError, match="Upload your photo again"):
+        explorer.session("visitor1")  # their own session did expire, as it should, and they are told
     for hours in (1, 5, 48):
         clock.now += 3600 * hours
         later = explorer.analyze_example(chelsea, "resnet18", f"visitor-{hours}h")
@@ -172,3 +174,98 @@ def test_gradios_cache_cleanup_leaves_the_page_working(registry, examples, tmp_p
         rest.close()
     finally:
         demo.close()
+
+
+def _own(nbytes: int = 0) -> Session:
+    """A visitor's session around their own photo, holding ``nbytes`` of rendered pictures."""
+    session = Session(_analysis())
+    if nbytes:
+        session.outputs["grid"] = Image.new("L", (nbytes, 1))
+    return session
+
+
+def _page_load() -> Session:
+    """A session that only shows the shared example (what every page load makes)."""
+    return Session(Analysis("resnet18", {"predictions": []}, torch.zeros(3, 224, 224), None, {}, shared=True))
+
+
+def test_a_flood_of_page_loads_evicts_page_loads_not_a_visitor():
+    clock = FakeClock()
+    removed = []
+    store = SessionStore(max_sessions=8, clock=clock)
+    store.on_remove = removed.append
+    visitor = _own()
+    store.put("visitor", visitor)
+    for i in range(70):  # the issue's attack: 70 page loads with fresh ids
+        clock.now += 0.1
+        store.put(f"drive-by-{i}", _page_load())
+    assert store.get("visitor") is visitor
+    assert len(store) == 8 and len(removed) == 63 and visitor not in removed
+    assert [store.get(f"drive-by-{i}") is not None for i in range(63, 70)] == [True] * 7  # the newest stay
+
+
+def test_the_memory_budget_counts_what_each_session_holds_alone():
+    shared = _page_load()
+    ladder = shared.analysis.derived("ladder", lambda: {"maps": {"C5": np.zeros((224, 224), np.float32)}})
+    shared.outputs["attribution"] = ladder  # shown as it is, as the Grad-CAM tab does for the top-1
+    assert shared.nbytes < 10_000  # the example's tensors and results belong to nobody in particular
+    own = _own(1_000_000)
+    assert own.nbytes >= 1_000_000 + 3 * 224 * 224 * 4  # its picture and its own input tensor
+    clock = FakeClock()
+    store = SessionStore(max_bytes=3 * own.nbytes + 1000, clock=clock)
+    sessions = [_own(1_000_000) for _ in range(5)]
+    for i, session in enumerate(sessions):
+        clock.now += 1
+        store.put(f"visitor-{i}", session)
+    # Over the budget, the least recently used own photos leave, one by one, until it fits.
+    assert [store.get(f"visitor-{i}") is not None for i in range(5)] == [False, False, True, True, True]
+    assert store.session_bytes() <= store.max_bytes
+
+
+def test_idle_sessions_leave_first_then_page_loads_then_the_least_recently_used():
+    clock = FakeClock()
+    store = SessionStore(max_sessions=3, idle_s=60, clock=clock)
+    store.put("stepped-away", _own())
+    clock.now += 120  # idle for two minutes: first to go, though it has its own photo
+    store.put("working", _own())
+    clock.now += 1
+    store.put("looking-at-the-example", _page_load())
+    clock.now += 1
+    store.put("newcomer", _own())
+    assert store.get("stepped-away") is None and store.get("working") is not None
+    clock.now += 1
+    store.put("another", _own())  # no one idle now: the page load goes before any own photo
+    assert store.get("looking-at-the-example") is None
+    assert {k for k in ("working", "newcomer", "another") if store.get(k) is not None} == {"working", "newcomer", "another"}
+    clock.now += 1
+    store.put("yet-another", _own())  # only own photos left: the least recently used one goes
+    assert store.get("working") is None
+
+
+def test_an_evicted_visitor_is_told_to_upload_again(registry, examples):
+    clock = FakeClock()
+    explorer = Explorer(registry, SessionStore(max_sessions=1, ttl_s=60, clock=clock))
+    explorer.analyze(str(examples[0]), "resnet18", "first")
+    explorer.analyze(str(examples[1]), "resnet18", "second")  # the store keeps one: "first" leaves
+    for lang in ("en", "ko"):
+        with pytest.raises(UserError) as cleared:
+            explorer.session("first", lang)
+        assert str(cleared.value) == tr("error_evicted", lang)
+    assert "Upload your photo again" in tr("error_evicted", "en")
+    clock.now += 61  # expired after the TTL: the same words
+    with pytest.raises(UserError, match="Upload your photo again"):
+        explorer.session("second")
+    explorer.analyze(str(examples[0]), "resnet18", "first")  # back with a photo: a session again
+    assert explorer.session("first").report["predictions"]
+    explorer.forget("first")  # the tab closed: nothing to tell
+    with pytest.raises(UserError, match="Analyse a photo first"):
+        explorer.session("first")
+    with pytest.raises(UserError, match="Analyse a photo first"):
+        explorer.session("never-seen")
+
+
+def test_the_evicted_ids_remembered_are_bounded():
+    store = SessionStore(max_sessions=1, remember_evicted=10, clock=FakeClock())
+    for i in range(100):
+        store.put(f"s{i}", _own())
+    assert len(store._evicted) == 10 and store.evicted("s98") and not store.evicted("s0")

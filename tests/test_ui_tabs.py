@@ -135,6 +135,11 @@ def test_target_search(session):
         attributions.resolve_target_text("rocket", "en")
     with pytest.raises(UserError, match="클래스 이름은 영어 ImageNet 이름입니다. '고양이'"):
         attributions.resolve_target_text("고양이", "ko")
+    # Digits int() cannot read ("²" is a digit to str.isdigit) or a number too long for it.
+    for text in ("²", "9" * 5000):
+        with pytest.raises(UserError, match="No ImageNet class is called"):
+            attributions.resolve_target_text(text, "en")
+    assert attributions.resolve_target_text("٢٨١", "en") == 281  # Arabic-Indic digits are digits to int()
     menu = attributions.target_choices("top-1", session.report["predictions"])
     assert menu[0] == ("top-1", "") and menu[1][0].startswith("1. ") and len(menu) == 1001
 
@@ -197,14 +202,17 @@ def test_the_zip_reads_on_its_own(explorer, examples, tmp_path):
     stages.channel_view(session, "C3", 7, 0.5, "en")
     session.outputs["gradient_flow"] = explorer.gradient_flow(session)
     session.outputs["lesion_sweep"] = explorer.lesion_sweep(session)
+    session.outputs["attribution"] = explorer.ladder(session)  # kept as arrays, as the tab keeps it
     path = files.write_bundle(explorer, session, tmp_path / "bundle.zip", "en")
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
+        maps = json.loads(archive.read("attribution.json"))
         readme = archive.read("README.txt").decode()
         table = list(csv.reader(io.StringIO(archive.read("architecture.csv").decode())))
         report = json.loads(archive.read("analysis.json"))
         chart = Image.open(io.BytesIO(archive.read("residual_chart.png")))
-    assert {"analysis.json", "crop.png", "grid.png", "channel.png", "residual_chart.png", "gradient_flow.png",
+    assert maps["method"] == "gradcam_ladder" and len(maps["map"]) == 224 and len(maps["maps"]["C3"][0]) == 224
+    assert {"analysis.json", "attribution.json", "crop.png", "grid.png", "channel.png", "residual_chart.png", "gradient_flow.png",
             "gradient_flow.json", "lesion_sweep.png", "lesion_sweep.json", "architecture.csv", "README.txt"} <= names
     assert report == session.report and chart.width > 400
     assert table[0][0] == "stage" and table[-1][0] == "total"

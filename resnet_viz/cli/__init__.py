@@ -1,9 +1,9 @@
 """``python -m resnet_viz``: one module per command, one shared set of options.
 
-- ``main``: the parser; ``analyze``, ``download``, ``visualize``, ``index``, ``degradation``: one
-  module per command;
+- ``main``: the parser; ``analyze``, ``download``, ``visualize``, ``index``, ``degradation``,
+  ``trust``: one module per command;
 - ``options``: what every command shares (the model options, argument types, error lines);
   ``progress``: the one progress bar.
 
-Imports from: model, probe, explain, draw, degradation, exemplars.
+Imports from: model, probe, explain, trust, draw, degradation, exemplars.
 """

@@ -7,6 +7,14 @@ that a small thread of the parent drains, so :meth:`DegradationRunner.snapshot` 
 of the latest state. The run can be paused between two training rounds (the app pauses it while
 short requests run on a small machine) and cancelled (asked first, terminated if it does not stop).
 
+The run never outlives the app, however the app ends (closed, SIGTERM, SIGKILL, a crash): the child
+holds the read end of a pipe whose only write end the app holds, and a thread in the child exits
+the process as soon as that end closes (the kernel closes it when the app dies), also while the
+run is paused. Linux's PR_SET_PDEATHSIG is not used: it fires when the *thread* that started the
+child ends, and the app starts runs from a web server's worker threads, which come and go. With
+the child gone, multiprocessing's helper (the resource tracker, or the fork server) sees its own
+pipes close and exits too.
+
 Note for apps started as ``python app.py``: "spawn" imports the parent's main module in the child
 (as ``__mp_main__``), so keep its module level free of work (build the demo in a function or
 under ``if __name__ == "__main__"``, as this project's app.py does).
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue as queue_module
 import threading
 import time
@@ -71,8 +80,31 @@ class _Stop(Exception):
     """Raised inside the child's progress callback when the parent asked it to stop."""
 
 
-def _child(config: dict[str, Any], device: str, threads: int, out: Any, go: Any, stop: Any) -> None:
+PARENT_GONE_EXIT = 75  # the child's exit status when it ended because the app did
+
+
+def _die_with_parent(watch: Any) -> None:
+    """A thread that ends this process once the app is gone: the app's end of ``watch`` closed
+    (EOF), or this process was handed to another parent (its own parent is the app, or with
+    "forkserver" the fork server, which exits with the app). Runs beside the training, so a paused
+    run (its main thread waiting for ``go``) ends too."""
+    parent_pid = os.getppid()
+
+    def watch_parent() -> None:
+        try:
+            while os.getppid() == parent_pid:
+                if watch.poll(1.0):
+                    watch.recv_bytes()  # the parent never writes: EOFError is the only way here
+        except (EOFError, OSError):
+            pass
+        os._exit(PARENT_GONE_EXIT)  # no cleanup to wait for: nobody is left to read the results
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+
+
+def _child(config: dict[str, Any], device: str, threads: int, out: Any, go: Any, stop: Any, watch: Any) -> None:
     """The child process: train, posting ("progress" | "done" | "cancelled" | "failed", ...) to ``out``."""
+    _die_with_parent(watch)
     try:
         import torch
 
@@ -123,6 +155,7 @@ class DegradationRunner:
         self._state, self._result, self._fraction, self._error = "idle", None, 0.0, None
         self._run_id, self._started, self._updated = 0, None, None
         self._process: Any = None
+        self._watch: Any = None  # the write end of the child's parent-watch pipe (never written)
         self._go: Any = None
         self._stop: Any = None
         self._pump: threading.Thread | None = None
@@ -145,14 +178,16 @@ class DegradationRunner:
             out = self._ctx.Queue()
             self._go, self._stop = self._ctx.Event(), self._ctx.Event()
             self._go.set()
+            watch_child, watch_parent = self._ctx.Pipe(duplex=False)
             process = self._ctx.Process(
                 target=_child,
-                args=(fields, self.device, self.threads, out, self._go, self._stop),
+                args=(fields, self.device, self.threads, out, self._go, self._stop, watch_child),
                 name="degradation-run",
-                daemon=True,  # never outlives the app
+                daemon=True,  # stopped when the app exits normally; the watch pipe covers the rest
             )
             process.start()
-            self._process = process
+            watch_child.close()  # the child has its own copy; only the parent's write end matters
+            self._process, self._watch = process, watch_parent
             self._run_id += 1
             self._state, self._result, self._fraction, self._error = "starting", None, 0.0, None
             self._started, self._updated = time.time(), None
@@ -256,6 +291,10 @@ class DegradationRunner:
                 break
         process.join()
         out.close()
+        with self._lock:
+            if self._process is process and self._watch is not None:
+                self._watch.close()  # the child is gone: its watch pipe with it
+                self._watch = None
 
     def _set(self, run_id: int, state: RunState | None = None, fraction: float | None = None, result: Any = None) -> None:
         parsed = DegradationResult.from_json(result) if result is not None else None  # outside the lock

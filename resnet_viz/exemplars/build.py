@@ -28,7 +28,7 @@ from ..probe.receptive_field import stage_geometry
 from .folder import Failure, scan_folder
 from .local import default_workers, score_local
 from .patches import PatchJob, render_all
-from .store import FORMAT, VERSION, ExemplarIndex
+from .store import FORMAT, VERSION, ExemplarIndex, valid_text
 from .topk import TopK
 
 Box = tuple[int, int, int, int]
@@ -184,7 +184,8 @@ def build_index(
         "scoring_s": round(scored_s, 3),
         "total_s": round(time.perf_counter() - started, 3),
     }
-    return ExemplarIndex(meta, arrays, patches)
+    # Names are the folder's, read with the files: a name that is not UTF-8 is stored escaped.
+    return ExemplarIndex(valid_text(meta), arrays, patches)
 
 
 def _tables(model: ResNet, best: dict[str, TopK]) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:

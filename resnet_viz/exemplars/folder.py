@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from torchvision.transforms._presets import ImageClassification
 
-from ..model.preprocess import ImageError, crop_image, limit_aspect, load_image, preprocess
+from ..model.preprocess import ImageError, crop_image, limit_aspect, load_image, preprocess, working_side
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -89,7 +89,7 @@ def _relative(path: Path, root: Path) -> str:
 def decode(root: Path, name: str, transforms: nn.Module) -> tuple[Tensor | None, str | None]:
     """(the (3, 224, 224) network input, None) or (None, the reason the file is unreadable)."""
     try:
-        return preprocess(transforms, load_image(root / name)), None
+        return preprocess(transforms, load_image(root / name, short_side=working_side(transforms))), None
     except ImageError as exc:
         return None, exc.reason
     except (OSError, ValueError, RuntimeError) as exc:  # a transform choking on a pathological image
@@ -105,7 +105,7 @@ def crop_of(root: Path, name: str, transforms: nn.Module) -> Image.Image | None:
     float tensors, whose tiny multi-threaded ops stall for milliseconds when the cores are busy.
     """
     try:
-        image = load_image(root / name)
+        image = load_image(root / name, short_side=working_side(transforms))
         if not isinstance(transforms, ImageClassification):
             return crop_image(transforms, preprocess(transforms, image))
         resized = TF.resize(

@@ -12,31 +12,46 @@ Layout (format "resnet-viz exemplar index", version 1):
 - ``patch_png`` uint8: the PNG thumbnails end to end; ``patch_offset`` int64 (P + 1,): where
   each one starts and ends.
 
-Loading checks everything before anything is used: a file that is not an npz, lacks a key, has a
-wrong dtype or shape, an index out of range or an image name that is absolute or climbs out of its
-folder raises :class:`IndexFileError` with one sentence. Image names are only ever returned as
-strings; nothing read from the file is opened as a path. Thumbnails are decoded as PNG only.
+Loading checks everything before anything is used, and a file that fails raises
+:class:`IndexFileError` with one sentence naming the problem: not an npz, too many entries or
+too large inflated, an entry that is no plain numeric array or whose header claims more (or less)
+than it holds (checked before anything is allocated), a missing key, a wrong dtype or shape, an
+index out of range, an image name that is absolute or climbs out of its folder, a stage table
+that is not its architecture's, and any thumbnail that is no PNG, is larger than the index's patch
+size (read from its header, before Pillow sees it) or does not decode. Image names are only ever
+returned as strings; nothing read from the file is opened as a path. Text is valid UTF-8: a file
+name that was not (Python keeps its bytes as lone surrogates) is stored, and read, with those bytes
+escaped visibly (``caf\\xe9.jpg``), so one odd name cannot break a JSON encoder downstream.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import re
+import struct
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
-__all__ = ["FORMAT", "VERSION", "Exemplar", "ExemplarIndex", "IndexFileError", "load_index"]
+__all__ = ["FORMAT", "VERSION", "Exemplar", "ExemplarIndex", "IndexFileError", "load_index", "valid_text"]
 
 FORMAT = "resnet-viz exemplar index"
 VERSION = 1
 MAX_UNCOMPRESSED = 8 << 30  # an npz that inflates beyond 8 GiB is not one of ours (zip bomb guard)
+MAX_ENTRIES = 256  # ours has 5 per stage and 3 more
+INPUT_SIZES = (32, 1024)  # crop sizes a ResNet index can have (C5 needs 32 px)
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_PNG_HEADER = struct.Struct(">8sI4sII")  # the magic, then the IHDR chunk: length, b"IHDR", width, height
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class IndexFileError(ValueError):
@@ -69,12 +84,36 @@ def _fail(name: str, why: str) -> IndexFileError:
     return IndexFileError(f"{name} is not a usable resnet-viz exemplar index: {why}")
 
 
+def _escape_surrogate(match: re.Match) -> str:
+    code = ord(match.group())
+    # U+DC80..U+DCFF is how Python keeps a byte that is not UTF-8 in a file name (surrogateescape).
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def valid_text(value: Any) -> Any:
+    """``value`` (JSON-like: dicts, lists, strings, numbers) with every string made valid UTF-8:
+    a lone surrogate becomes a visible escape (b"caf\\xe9.jpg", listed by Python as "caf\\udce9.jpg",
+    becomes "caf\\\\xe9.jpg"). JSON encoders that insist on UTF-8 (orjson, Gradio's) refuse lone
+    surrogates, and one file name would otherwise break every page that shows it."""
+    if isinstance(value, str):
+        return _SURROGATE.sub(_escape_surrogate, value)
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [valid_text(v) for v in value]
+    return value
+
+
 def _check_image_name(name: Any) -> bool:
     """A POSIX path relative to the folder that stays inside it. (Colons and backslashes are
     ordinary characters in POSIX file names, so they are allowed: the names are labels here.)"""
     if not isinstance(name, str) or not name or "\0" in name:
         return False
     return not PurePosixPath(name).is_absolute() and all(part not in ("", ".", "..") for part in name.split("/"))
+
+
+def _check_unreadable(entry: Any) -> bool:
+    return isinstance(entry, dict) and _check_image_name(entry.get("path")) and isinstance(entry.get("reason"), str)
 
 
 class ExemplarIndex:
@@ -207,9 +246,11 @@ def _read_meta(raw: np.ndarray, name: str) -> dict[str, Any]:
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise _fail(name, "its meta entry is not UTF-8 JSON bytes")
     try:
-        meta = json.loads(raw.tobytes().decode("utf-8"))
+        meta = valid_text(json.loads(raw.tobytes().decode("utf-8")))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail(name, f"its meta entry is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise _fail(name, "its meta entry is nested too deeply") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _fail(name, f"its meta does not say format {FORMAT!r}")
     if meta.get("version") != VERSION:
@@ -223,19 +264,51 @@ def _read_meta(raw: np.ndarray, name: str) -> dict[str, Any]:
             raise _fail(name, f"its meta field {key!r} is missing or not a {kind.__name__}")
     if meta["top_k"] < 1:
         raise _fail(name, f"top_k is {meta['top_k']}")
+    if not INPUT_SIZES[0] <= meta["input_size"] <= INPUT_SIZES[1]:
+        raise _fail(name, f"its input size {meta['input_size']} is not {INPUT_SIZES[0]}-{INPUT_SIZES[1]} px")
+    if meta["patch_size"] < 1:
+        raise _fail(name, f"its patch size is {meta['patch_size']}")
     bad = next((n for n in meta["images"] if not _check_image_name(n)), None)
-    if bad is not None or any(
-        not isinstance(u, dict) or not _check_image_name(u.get("path")) for u in meta["unreadable"]
-    ):
-        raise _fail(name, f"an image name is not a relative path inside the folder ({bad!r})")
-    names = set()
-    for stage in meta["stages"]:
-        ok = isinstance(stage, dict) and isinstance(stage.get("name"), str) and stage["name"] not in names
-        ok = ok and all(isinstance(stage.get(k), int) and stage[k] > 0 for k in ("channels", "height", "width"))
-        if not ok:
-            raise _fail(name, f"a stage entry is malformed ({stage!r:.80})")
-        names.add(stage["name"])
+    if bad is not None:
+        raise _fail(name, f"an image name is not a relative path inside the folder ({bad!r:.80})")
+    odd = next((u for u in meta["unreadable"] if not _check_unreadable(u)), None)
+    if odd is not None:
+        raise _fail(name, f"an entry of its unreadable files is malformed ({odd!r:.80})")
+    _check_stage_table(meta, name)
     return meta
+
+
+@lru_cache(maxsize=None)
+def _stage_table(arch: str, input_size: int) -> tuple[tuple[tuple[str, Any], ...], ...]:
+    """``arch``'s C1..C5 as an index records them for ``input_size`` px crops: name, module,
+    channels, stride and the map size (from a forward of the weightless meta-device model)."""
+    from ..model import build_model
+
+    with torch.device("meta"):
+        model = build_model(arch).eval()
+        maps = model.forward_stages(torch.zeros(1, 3, input_size, input_size))
+    return tuple(
+        (("name", s.name), ("module", s.module), ("channels", s.channels), ("stride", s.stride),
+         ("height", int(maps[s.name].shape[-2])), ("width", int(maps[s.name].shape[-1])))
+        for s in model.stages
+    )  # fmt: skip
+
+
+def _check_stage_table(meta: dict[str, Any], name: str) -> None:
+    """The stage table must be the architecture's: the app shows any of the model's channels."""
+    from ..model import ARCHS
+
+    if meta["arch"] not in ARCHS:
+        raise _fail(name, f"its architecture {meta['arch']!r:.40} is none of {', '.join(ARCHS)}")
+    expected = [dict(row) for row in _stage_table(meta["arch"], meta["input_size"])]
+    stages = meta["stages"]
+    if len(stages) != len(expected) or not all(isinstance(stage, dict) for stage in stages):
+        raise _fail(name, f"its stage table is not {meta['arch']}'s {', '.join(e['name'] for e in expected)}")
+    for stage, want in zip(stages, expected):
+        wrong = next((k for k in want if type(stage.get(k)) is not type(want[k]) or stage[k] != want[k]), None)
+        if wrong is not None:
+            got = stage.get(wrong)
+            raise _fail(name, f"its stage {want['name']} has {wrong} {got!r:.40}; {meta['arch']} has {want[wrong]!r}")
 
 
 def _check_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], patches: int, name: str) -> None:
@@ -266,6 +339,70 @@ def _check_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], patches: 
             raise _fail(name, f"{s} refers to a patch outside its table of {patches}")
 
 
+def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, name: str) -> np.ndarray:
+    """One .npy entry, its header checked before anything is allocated: plain numbers (no objects,
+    so never a pickle), and exactly as many bytes as its shape claims (a header may claim 9 TiB)."""
+    with archive.open(info) as entry:
+        try:
+            version = np.lib.format.read_magic(entry)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"npy format version {version}")
+            if version == (1, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(entry)
+            else:
+                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(entry)
+        except (ValueError, EOFError):
+            raise _fail(name, f"its entry {key!r} is not a numpy array") from None
+        if dtype.kind not in "biuf":
+            raise _fail(name, f"its entry {key!r} holds {dtype} values, not plain numbers")
+        claimed, held = math.prod(shape) * dtype.itemsize, info.file_size - entry.tell()
+        if claimed != held:
+            why = f"its entry {key!r} claims {shape!r:.60} {dtype} ({claimed:,} bytes) but holds {held:,} bytes"
+            raise _fail(name, why)
+        data = entry.read(held)
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
+
+
+def _read_arrays(path: Path, name: str) -> dict[str, np.ndarray]:
+    """Every entry of the npz (numpy's np.load would allocate whatever a header claims)."""
+    with zipfile.ZipFile(path) as archive:
+        entries = archive.infolist()
+        if len(entries) > MAX_ENTRIES:
+            raise _fail(name, f"it has {len(entries):,} entries")
+        if sum(info.file_size for info in entries) > MAX_UNCOMPRESSED:
+            raise _fail(name, "it inflates to more than 8 GiB")
+        keys = {info.filename.removesuffix(".npy"): info for info in entries}
+        if "meta" not in keys:
+            raise _fail(name, "it has no meta entry")
+        return {key: _read_entry(archive, info, key, name) for key, info in keys.items()}
+
+
+def _patch_problem(number: int, png: bytes, limit: int) -> str | None:
+    """Why thumbnail ``number`` cannot be shown, or None. Its size is read from the PNG header
+    before Pillow sees it, so a header claiming a giant picture never reaches a decoder."""
+    if len(png) < _PNG_HEADER.size:
+        return f"patch {number} is not a PNG"
+    magic, _, chunk, width, height = _PNG_HEADER.unpack_from(png)
+    if magic != _PNG_MAGIC or chunk != b"IHDR":
+        return f"patch {number} is not a PNG"
+    if not (1 <= width <= limit and 1 <= height <= limit):
+        return f"patch {number} is {width}x{height} pixels; this index's patches are at most {limit}x{limit}"
+    try:
+        with Image.open(io.BytesIO(png), formats=["PNG"]) as im:
+            im.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        return f"patch {number} is not a readable PNG ({' '.join(str(exc).split())[:120]})"
+    return None
+
+
+def _check_patches(patches: list[bytes], limit: int, name: str) -> None:
+    """Every thumbnail decoded once. (Threads do not help: for a 64 px PNG, Pillow's chunk parsing
+    in Python costs more than the decoding that releases the GIL.)"""
+    problem = next((p for p in (_patch_problem(i, png, limit) for i, png in enumerate(patches)) if p), None)
+    if problem is not None:
+        raise _fail(name, problem)
+
+
 def load_index(path: str | os.PathLike) -> ExemplarIndex:
     """Read and check an index written by ``build_index``/``python -m resnet_viz index``."""
     path = Path(path)
@@ -273,20 +410,12 @@ def load_index(path: str | os.PathLike) -> ExemplarIndex:
     if not path.is_file():
         raise IndexFileError(f"exemplar index {str(path)!r} does not exist")
     try:
-        with zipfile.ZipFile(path) as archive:
-            if sum(info.file_size for info in archive.infolist()) > MAX_UNCOMPRESSED:
-                raise _fail(name, "it inflates to more than 8 GiB")
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+        arrays = _read_arrays(path, name)
     except IndexFileError:
         raise
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
+        # RuntimeError: an encrypted entry; NotImplementedError: a compression zipfile cannot read
         raise _fail(name, f"it is not a numpy .npz file ({' '.join(str(exc).split())[:200]})") from None
-    if "meta" not in arrays:
-        raise _fail(name, "it has no meta entry")
-    odd = next((key for key, value in arrays.items() if not isinstance(value, np.ndarray)), None)
-    if odd is not None:  # numpy hands back raw bytes for a member that is not an .npy array
-        raise _fail(name, f"its entry {odd!r} is not a numpy array")
     meta = _read_meta(arrays.pop("meta"), name)
     offsets, blob = arrays.pop("patch_offset", None), arrays.pop("patch_png", None)
     if offsets is None or blob is None or offsets.dtype != np.int64 or blob.dtype != np.uint8 or offsets.ndim != 1:
@@ -295,7 +424,7 @@ def load_index(path: str | os.PathLike) -> ExemplarIndex:
         raise _fail(name, "its patch offsets do not tile the patch data")
     raw = blob.tobytes()
     patches = [raw[int(a) : int(b)] for a, b in zip(offsets[:-1], offsets[1:])]
-    if any(not p.startswith(_PNG_MAGIC) for p in patches):
-        raise _fail(name, "a patch is not a PNG")
     _check_arrays(arrays, meta, len(patches), name)
+    # Patches are cut from the crop and never enlarged: no side exceeds the patch size or the crop.
+    _check_patches(patches, min(meta["patch_size"], meta["input_size"]), name)
     return ExemplarIndex(meta, arrays, patches)

@@ -17,7 +17,7 @@ from typing import Any, ContextManager
 import torch
 from torch import Tensor, nn
 
-from .preprocess import ImageSource, load_image, preprocess
+from .preprocess import ImageSource, load_image, preprocess, working_side
 
 __all__ = [
     "LAYOUTS",
@@ -100,7 +100,9 @@ def image_input(model: nn.Module, image: ImageSource | Tensor) -> Tensor:
         if image.dim() != 3 or image.shape[0] != 3 or not image.is_floating_point():
             raise ValueError(f"a preprocessed image must be a (3, H, W) float tensor, got {tuple(image.shape)}")
         return as_model_input(model, image.unsqueeze(0))
-    return as_model_input(model, preprocess(model.meta.transforms, load_image(image)).unsqueeze(0))
+    transforms = model.meta.transforms
+    picture = load_image(image, short_side=working_side(transforms))  # decoded small, never kept at full size
+    return as_model_input(model, preprocess(transforms, picture).unsqueeze(0))
 
 
 def private_copy(model: nn.Module) -> nn.Module:

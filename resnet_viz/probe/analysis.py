@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from ..model.preprocess import ImageSource, crop_image, load_image, preprocess
+from ..model.preprocess import ImageSource, crop_image, load_image, original_size, preprocess, working_side
 from ..model.resnet import ResNet
 from ..model.runtime import as_model_input, autocast, model_device, runtime_json
 from .hooks import forward_taps
@@ -208,7 +208,8 @@ def analyze_batch(
         return []
     start = time.perf_counter()
     device = model_device(model)
-    pictures = [load_image(image) for image in images]
+    side = working_side(model.meta.transforms)  # a large photo is decoded small, never held at full size
+    pictures = [load_image(image, short_side=side) for image in images]
     batch = as_model_input(model, torch.stack([preprocess(model.meta.transforms, p) for p in pictures]))
     preprocessed = time.perf_counter()
 
@@ -231,7 +232,7 @@ def analyze_batch(
             "weights": model.meta.weights,
             "device": str(device),
             "runtime": dict(runtime),
-            "image": {"width": picture.width, "height": picture.height},
+            "image": dict(zip(("width", "height"), original_size(picture))),
             "predictions": top_predictions(model, logits[i], top_k),
             "stages": [
                 {

@@ -32,8 +32,9 @@ def resolve_target(model: torch.nn.Module, target: Target, logits: Tensor | None
         for index, label in enumerate(categories):
             if label.lower() == wanted:
                 return index
-        if wanted.isdigit():
-            return resolve_target(model, int(wanted), logits)
+        index = _as_index(wanted)
+        if index is not None:
+            return resolve_target(model, index, logits)
     raise ValueError(
         f"unknown target {target!r}; use a class index 0-{len(categories) - 1} or an ImageNet label "
         f"such as {categories[281]!r}"
@@ -55,6 +56,12 @@ class TargetError(ValueError):
         self.code, self.query, self.candidates = code, query, candidates
 
 
+def _as_index(text: str) -> int | None:
+    """The whole number ``text`` spells in decimal digits, else None. (``str.isdigit`` also accepts
+    "²", which ``int`` refuses; a class index never needs 19 digits.)"""
+    return int(text) if text.isdecimal() and len(text) < 19 else None
+
+
 def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9']+", text.lower().replace("-", " ")))
 
@@ -64,8 +71,9 @@ def match_target(categories: Sequence[str], query: str) -> int:
     "tabby cat" for "tabby" (every word of the label is in the query) or "golden" for "golden
     retriever" (the only label holding every word of the query)."""
     text = query.strip()
-    if text.isdigit() and 0 <= int(text) < len(categories):
-        return int(text)
+    index = _as_index(text)
+    if index is not None and index < len(categories):
+        return index
     if any("\uac00" <= ch <= "\ud7a3" or "\u3131" <= ch <= "\u318e" for ch in text):
         raise TargetError(f"class names are English ImageNet labels; {text!r} is not one", "hangul", text)
     lowered = [label.lower() for label in categories]

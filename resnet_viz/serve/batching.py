@@ -27,6 +27,7 @@ from ..probe.analysis import analyze_batch
 __all__ = ["AnalyzeBatcher"]
 
 ModelLease = Callable[[str], ContextManager[ResNet]]  # arch -> "with lease(arch) as model:"
+PhotoLoader = Callable[[ImageSource, str], Image.Image]  # (image, arch) -> the picture the arch's network needs
 
 
 @dataclass
@@ -40,8 +41,12 @@ class _Job:
 
 
 class AnalyzeBatcher:
-    def __init__(self, lease: ModelLease, max_batch: int = 8, history: int = 256) -> None:
+    def __init__(
+        self, lease: ModelLease, max_batch: int = 8, history: int = 256, load: PhotoLoader | None = None
+    ) -> None:
         self.lease, self.max_batch = lease, max_batch
+        # How a request's image is opened (the explorer's decodes a large photo small for its arch).
+        self.load: PhotoLoader = load or (lambda image, arch: load_image(image))
         self._waiting: list[_Job] = []
         self._changed = threading.Condition()
         self._running = False
@@ -50,7 +55,7 @@ class AnalyzeBatcher:
         self.batch_sizes: deque[int] = deque(maxlen=history)
 
     def analyze(self, image: ImageSource, arch: str, top_k: int = 5) -> dict[str, Any]:
-        job = _Job(arch, load_image(image), top_k)  # a bad image fails here, in its own request
+        job = _Job(arch, self.load(image, arch), top_k)  # a bad image fails here, in its own request
         with self._changed:
             self._waiting.append(job)
         while True:

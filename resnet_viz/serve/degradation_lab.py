@@ -9,25 +9,67 @@ so building the app, or many apps in a test session, starts nothing.
 It listens to the registry's :class:`~resnet_viz.serve.gate.Activity`: while any of the app's models
 computes (an analysis, a Grad-CAM, a slice of a slow attribution), the run is held between two
 training rounds, so a visitor's request gets the cores it would have had without the lab.
+
+The lab is shared, so one visitor may not hold it for long: a run may cost at most
+:data:`MAX_LAYER_STEPS` (about 10 minutes here; :func:`run_cost`), and a run whose starter's page
+has sent no heartbeat for ``heartbeat_timeout_s`` (a minute) is ended, with the reason kept for
+every other visitor's status line (:meth:`DegradationLab.ended_reason`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..degradation.experiment import DegradationConfig, DegradationResult
 from ..degradation.runner import DegradationRunner, RunSnapshot
 from .gate import Activity
 
-__all__ = ["RECORDED", "DegradationLab", "Recorded"]
+__all__ = ["RECORDED", "MAX_LAYER_STEPS", "HEARTBEAT_TIMEOUT_S", "DegradationLab", "Recorded", "RunTooCostly", "run_cost"]
 
 log = logging.getLogger(__name__)
 
 RECORDED = Path(__file__).resolve().parents[2] / "assets" / "degradation_recorded.json"
+
+# What one live run may cost, in layer-steps: SGD steps x the sum of the depths trained (each depth
+# is a plain and a residual twin of that many layers, and a step's time grows with the layers), x
+# CIFAR_FACTOR on CIFAR-10, x batch_size / 32. The default run (900 steps at depths 20 and 56:
+# 68,400) took 115 s on the project's 2-core CPU, 1.7 ms a layer-step, so 360,000 is about 10
+# minutes: what a class can wait for while it watches the curves grow, and the longest one visitor
+# may hold the server's only lab. Four depths get 2,368 steps, two depths (20, 56) 4,736; the
+# paper's 64,000-step schedule (4.5 hours here) belongs to the command line.
+MAX_LAYER_STEPS = 360_000
+SECONDS_PER_LAYER_STEP = 115 / 68_400  # measured (README, "Live-run budget"): for the estimate shown
+# CIFAR-10's 32 x 32 images against the gratings' 8 x 8: 5.8x (depth 20) and 7.5x (depth 56) the
+# step time, measured with one torch thread on the 2-core CPU.
+CIFAR_FACTOR = 8
+HEARTBEAT_TIMEOUT_S = 60.0  # the starter's page sends one every second while its run is shown
+
+
+def _layer_factor(config: DegradationConfig) -> float:
+    return (CIFAR_FACTOR if config.data == "cifar10" else 1) * config.batch_size / 32
+
+
+def run_cost(config: DegradationConfig) -> int:
+    """A run's cost in layer-steps (see MAX_LAYER_STEPS)."""
+    return math.ceil(config.steps * sum(config.depths) * _layer_factor(config))
+
+
+class RunTooCostly(ValueError):
+    """A run over the lab's budget: its cost, the budget, and the most steps its depths could have."""
+
+    def __init__(self, config: DegradationConfig, limit: int) -> None:
+        self.cost, self.limit = run_cost(config), limit
+        self.minutes = self.cost * SECONDS_PER_LAYER_STEP / 60
+        self.limit_minutes = limit * SECONDS_PER_LAYER_STEP / 60
+        self.max_steps = int(limit // (sum(config.depths) * _layer_factor(config)))
+        super().__init__(f"the run costs {self.cost:,} layer-steps, more than the lab's {limit:,}; "
+                         f"at most {self.max_steps:,} steps at depths {', '.join(map(str, config.depths))}")
 
 
 class Recorded:
@@ -48,7 +90,10 @@ class Recorded:
 
 
 class DegradationLab:
-    """One run per server. ``threads``: the run's torch threads (1 leaves the app a core of two)."""
+    """One run per server. ``threads``: the run's torch threads (1 leaves the app a core of two);
+    ``max_cost``: the most layer-steps a run may cost (None: no bound); ``heartbeat_timeout_s``:
+    how long the run goes on without a sign of its starter's page (None: for ever); ``clock`` for
+    tests."""
 
     def __init__(
         self,
@@ -58,9 +103,17 @@ class DegradationLab:
         device: str = "cpu",
         context: str = "spawn",
         recorded: Path = RECORDED,
+        max_cost: int | None = MAX_LAYER_STEPS,
+        heartbeat_timeout_s: float | None = HEARTBEAT_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.threads, self.device, self.context = threads, device, context
         self.recorded_path = recorded
+        self.max_cost, self.heartbeat_timeout_s, self.clock = max_cost, heartbeat_timeout_s, clock
+        self._beat = 0.0  # the latest heartbeat of the active run's starter
+        self._ended: tuple[int, str] | None = None  # (run id, why the lab ended it)
+        self._watchdog: threading.Thread | None = None
+        self._closing = threading.Event()
         # False leaves the run training while the app's models compute (the benchmark's baseline).
         self.yield_to_app = True
         self.pauses = 0  # how often the run was held for the app's models
@@ -77,7 +130,10 @@ class DegradationLab:
     # --- the run ---------------------------------------------------------------------------------
 
     def start(self, config: DegradationConfig, owner: str) -> bool:
-        """Start a run for visitor ``owner``; False when one is already going (one at a time)."""
+        """Start a run for visitor ``owner``; False when one is already going (one at a time).
+        Raises :class:`RunTooCostly` for a run over the budget."""
+        if self.max_cost is not None and run_cost(config) > self.max_cost:
+            raise RunTooCostly(config, self.max_cost)
         with self._lock:
             if self._runner is None:
                 self._runner = DegradationRunner(threads=self.threads, device=self.device, context=self.context)
@@ -87,7 +143,8 @@ class DegradationLab:
         if not runner.start(config):
             return False
         with self._lock:
-            self._owner, self._config = owner, config
+            self._owner, self._config, self._beat = owner, config, self.clock()
+            self._start_watchdog()
             # A model may have started computing before the run existed (the listener then had
             # nothing to hold): hold it now. Pausing twice is harmless.
             if self._busy and self.yield_to_app and not runner.snapshot().paused:
@@ -105,6 +162,48 @@ class DegradationLab:
         if not mine:
             return None
         return runner.cancel()
+
+    def heartbeat(self, session_id: str) -> None:
+        """A sign of life from ``session_id``'s page; it keeps the run going only if it started it."""
+        with self._lock:
+            if self._owner is not None and self._owner == session_id:
+                self._beat = self.clock()
+
+    def check_starter(self) -> bool:
+        """End the active run if its starter's page has been silent for longer than the timeout;
+        True when it did. The lab's watchdog thread calls this every few seconds."""
+        timeout = self.heartbeat_timeout_s
+        with self._lock:
+            runner, silent = self._runner, self.clock() - self._beat
+        if runner is None or timeout is None or silent <= timeout:
+            return False
+        snap = runner.snapshot()
+        if not snap.active:
+            return False
+        with self._lock:
+            self._ended = (snap.run_id, "starter_left")
+        log.info("degradation run %d ended: its starter's page was silent for %.0f s", snap.run_id, silent)
+        runner.cancel()
+        return True
+
+    def ended_reason(self, run_id: int) -> str | None:
+        """Why the lab itself ended run ``run_id`` ("starter_left"), or None."""
+        ended = self._ended
+        return ended[1] if ended is not None and ended[0] == run_id else None
+
+    def _start_watchdog(self) -> None:
+        """(Lock held.) The thread that ends a run whose starter left, started with the first run."""
+        if self._watchdog is None and self.heartbeat_timeout_s is not None:
+            self._watchdog = threading.Thread(target=self._watch, name="degradation-watchdog", daemon=True)
+            self._watchdog.start()
+
+    def _watch(self) -> None:
+        period = min(5.0, max(0.05, (self.heartbeat_timeout_s or 60.0) / 4))
+        while not self._closing.wait(period):
+            try:
+                self.check_starter()
+            except Exception:  # noqa: BLE001 (the watchdog must outlive one bad check)
+                log.exception("degradation lab: checking the starter's heartbeat failed")
 
     def snapshot(self) -> RunSnapshot | None:
         """The latest run's state, or None when this server has not started one."""
@@ -139,6 +238,7 @@ class DegradationLab:
 
     def close(self) -> None:
         """Stop any active run (the app is closing). It keeps listening: a finished run ignores it."""
+        self._closing.set()
         runner = self._runner
         if runner is not None:
             runner.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Callable, Iterator, Mapping
 
 import torch
@@ -23,7 +24,7 @@ from ..explain.attribution import channel_weights
 from ..explain.feature_vis import visualize_channel
 from ..explain.methods import method_spec
 from ..i18n import image_error, tr
-from ..model.preprocess import ImageError, load_image
+from ..model.preprocess import ImageError, ImageSource, load_image, working_side
 from ..probe.analysis import analyze
 from ..probe.gradient_flow import gradient_flow
 from ..probe.lesion import lesion
@@ -32,6 +33,7 @@ from .cancel import cancellable
 from .degradation_lab import DegradationLab
 from .downloads import DownloadFolders
 from .feature_cache import FeatureVisCache
+from .memory import IdleTrim
 from .registry import ModelRegistry
 from .sessions import Analysis, Session, SessionStore, valid_session_id
 
@@ -60,6 +62,8 @@ class Explorer:
         degradation: DegradationLab | None = None,
     ) -> None:
         self.registry = registry
+        # After a burst of requests, the freed decode buffers and activations go back to the OS.
+        self.idle_trim = IdleTrim(registry.activity)
         # The degradation lab's one run per server, held while these models compute. Making it
         # starts nothing: its process comes with the first Start.
         self.degradation = degradation if degradation is not None else DegradationLab(registry.activity)
@@ -69,7 +73,7 @@ class Explorer:
         self.index = index  # dataset exemplars of every channel (python app.py --index INDEX)
         self.store = store if store is not None else SessionStore()
         # /analyze requests that arrive while the model is busy share one forward (see batching.py).
-        self.batcher = AnalyzeBatcher(registry.lease) if batching else None
+        self.batcher = AnalyzeBatcher(registry.lease, load=self.picture) if batching else None
         # One folder per session that asked for a zip, under a random name; removed with the session.
         self.downloads = downloads if downloads is not None else DownloadFolders()
         self.store.on_remove = self.downloads.remove
@@ -87,7 +91,8 @@ class Explorer:
     def session(self, session_id: str, lang: str = "en") -> Session:
         session = self.current(session_id)
         if session is None:
-            raise UserError(tr("error_first", lang))
+            evicted = valid_session_id(session_id) and self.store.evicted(session_id)
+            raise UserError(tr("error_evicted" if evicted else "error_first", lang))
         return session
 
     def current(self, session_id: str) -> Session | None:
@@ -136,12 +141,17 @@ class Explorer:
 
     # --- analysis ------------------------------------------------------------------------------
 
+    def picture(self, image: ImageSource, arch: str) -> Image.Image:
+        """The photo decoded for ``arch``'s network: a large one never exists at full size beyond its
+        decode buffer (see :func:`resnet_viz.model.preprocess.load_image`). Raises ImageError."""
+        return load_image(image, short_side=working_side(self.registry.get(arch).model.meta.transforms))
+
     def _analysis(self, image: str | None, arch: str, lang: str) -> Analysis:
         """Model. One forward pass; the result keeps its stage tensors for re-rendering."""
         if not image:
             raise UserError(tr("error_first", lang))
         try:
-            picture = load_image(image)  # decoded before taking the model, which others may be waiting for
+            picture = self.picture(image, arch)  # decoded before taking the model, which others may be waiting for
         except ImageError as exc:  # in the visitor's language
             raise UserError(image_error(exc, lang)) from None
         with self.registry.lease(arch) as model:
@@ -167,7 +177,7 @@ class Explorer:
         key = (arch, str(image))
         with self._examples_lock:
             if key not in self._examples:
-                self._examples[key] = self._analysis(image, arch, lang)
+                self._examples[key] = replace(self._analysis(image, arch, lang), shared=True)
             shared = self._examples[key]
         return self._keep(session_id, shared, lang)
 
@@ -283,17 +293,26 @@ class Explorer:
         self, session: Session, stage: str, channel: int, *, progress: Progress | None = None
     ) -> tuple[Image.Image, dict]:
         """Model (long). The image ``stage``'s ``channel`` responds to most (Olah et al. 2017), from
-        the disk cache or computed step by step: short requests go between steps, Cancel stops it."""
+        the disk cache or computed step by step: short requests go between steps, Cancel stops it.
+
+        Requests for the same channel that arrive together compute it once: long runs on a model
+        take turns, the one computing stores its picture before it gives the model up, and each
+        looks in the cache again once the model is its own."""
         cached = self.cached_visualization(session.arch, stage, channel)
         if cached is not None:
             return cached
         what = f"the visualisation of {stage} channel {channel} was cancelled"
         with self._slow_run(session, what, progress) as (model, between_steps):
-            result = _user_errors(visualize_channel, model, stage, int(channel), progress=between_steps, **self.feature_vis)
             key = self.feature_cache.key(model, stage, channel, self.feature_vis)
-        meta = result.to_json()
+            cached = self.feature_cache.get(key)  # computed by the run this one waited for
+            if cached is not None:
+                return cached
+            result = _user_errors(
+                visualize_channel, model, stage, int(channel), progress=between_steps, **self.feature_vis
+            )
+            meta = result.to_json()
+            self.feature_cache.put(key, result.image, meta)
         self._step_seconds[(session.arch, stage)] = result.timing_ms["per_step"] / 1000
-        self.feature_cache.put(key, result.image, meta)
         return result.image, meta
 
     def expected_visualization_seconds(self, session: Session, stage: str) -> float:
@@ -311,6 +330,7 @@ class Explorer:
     def close(self) -> None:
         """The app is closing: stop the degradation lab's run (nothing else holds a process)."""
         self.degradation.close()
+        self.idle_trim.close()
 
     def lesion_sweep(self, session: Session) -> dict[str, Any]:
         """Model. Each block's residual branch removed in turn."""

@@ -5,9 +5,10 @@ without another forward pass. An :class:`Analysis` is immutable and may be share
 every visitor sees first is analysed once per architecture); a :class:`Session` is one visitor's
 view of it, with what that visitor computed and rendered since.
 
-The store is bounded (least recently used sessions are dropped beyond ``max_sessions``),
-entries expire after ``ttl_s`` idle seconds, and the app drops a session's entry when its
-browser tab closes. Time comes from an injectable ``clock``, so tests can jump hours ahead
+The store is bounded by a memory budget and a count (idle sessions leave first, then those that
+only show the shared example, then the least recently used; see :class:`SessionStore`), entries
+expire after ``ttl_s`` idle seconds, and the app drops a session's entry when its browser tab
+closes. Time comes from an injectable ``clock``, so tests can jump hours ahead
 instead of sleeping. Stage tensors are kept in float16: rendering needs no more, and a
 ResNet-50 analysis then holds about 3.4 MB.
 
@@ -27,6 +28,8 @@ from typing import Any, Callable
 
 import torch
 from PIL import Image
+
+from .approx_size import approx_nbytes
 
 __all__ = ["Analysis", "Session", "SessionStore", "valid_session_id"]
 
@@ -52,6 +55,7 @@ class Analysis:
     input: torch.Tensor  # (3, 224, 224) normalised, CPU
     crop: Image.Image  # the same crop as a picture
     stages: dict[str, torch.Tensor]  # "C1".."C5" -> (C, H, W) float16, CPU
+    shared: bool = False  # shown to many visitors (the example): none of them pays for it in the store
     # Results derived from this analysis alone (Grad-CAM for the top-1, gradient flow, ...), computed
     # once and shared by every visitor who sees it (all visitors see the example's).
     _derived: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -87,6 +91,19 @@ class Session:
         return self.analysis.arch
 
     @property
+    def nbytes(self) -> int:
+        """What this session holds alone, roughly: its own analysis (unless shared) with the results
+        derived from it, and what was rendered or computed for this visitor."""
+        a = self.analysis
+        derived = dict(a._derived)
+        own = 0
+        if not a.shared:
+            own = a.nbytes + approx_nbytes(a.crop) + approx_nbytes(a.report) + approx_nbytes(derived)
+        # A derived result shown as it is (the shared Grad-CAM ladder) is counted with its analysis.
+        shown = [v for v in list(self.outputs.values()) if not any(v is d for d in derived.values())]
+        return own + sum(approx_nbytes(v) for v in shown) + approx_nbytes(self.channel_weights)
+
+    @property
     def report(self) -> dict[str, Any]:
         return self.analysis.report
 
@@ -100,15 +117,39 @@ class Session:
 
 
 class SessionStore:
-    """session id -> :class:`Session`, bounded in number and idle time."""
+    """session id -> :class:`Session`, bounded by idle time, a memory budget and a count.
+
+    When a new session does not fit (more than ``max_sessions``, or more than ``max_bytes`` held by
+    the sessions alone), sessions leave in this order, each group least recently used first:
+
+    1. sessions idle for more than ``idle_s`` (a visitor who stepped away),
+    2. sessions that only show the shared example (a page load costs its visitor no upload),
+    3. sessions with the visitor's own photo.
+
+    So a flood of page loads with fresh session ids evicts page loads, never a visitor working on
+    their own photo; only the memory budget, filled by other uploads, can evict an active one. A
+    session alone in the store stays. Besides, every session leaves ``ttl_s`` idle seconds after
+    its last use. The ids of sessions that left this way (not those dropped because their tab
+    closed) are remembered (``remember_evicted`` of them), so the visitor can be told that their
+    results were cleared rather than that they never had any (:meth:`evicted`).
+    """
 
     def __init__(
-        self, max_sessions: int = 64, ttl_s: float = 1800.0, *, clock: Callable[[], float] = time.monotonic
+        self,
+        max_sessions: int = 1000,
+        ttl_s: float = 1800.0,
+        *,
+        max_bytes: int = 512 * 2**20,
+        idle_s: float = 300.0,
+        remember_evicted: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if ttl_s <= 0:
             raise ValueError(f"ttl_s must be positive, got {ttl_s!r}")
         self.max_sessions, self.ttl_s, self.clock = max_sessions, ttl_s, clock
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self.max_bytes, self.idle_s, self.remember_evicted = max_bytes, idle_s, remember_evicted
+        self._sessions: OrderedDict[str, Session] = OrderedDict()  # least recently used first
+        self._evicted: OrderedDict[str, None] = OrderedDict()  # ids whose session the store removed
         self._lock = threading.Lock()
         # Called with each session that leaves the store (expired, evicted, dropped or replaced),
         # outside the lock, so its owner can free what belongs to it (its download folder).
@@ -119,9 +160,9 @@ class SessionStore:
             session.touched = self.clock()
             removed = [s for s in [self._sessions.pop(session_id, None)] if s is not None and s is not session]
             self._sessions[session_id] = session
+            self._evicted.pop(session_id, None)
             removed += self._expire_locked()
-            while len(self._sessions) > self.max_sessions:
-                removed.append(self._sessions.popitem(last=False)[1])
+            removed += self._make_room_locked()
         self._removed(removed)
 
     def get(self, session_id: str) -> Session | None:
@@ -135,14 +176,50 @@ class SessionStore:
         return session
 
     def drop(self, session_id: str) -> None:
+        """The visitor left (tab closed) or removed their photo: nothing to tell them later."""
         with self._lock:
             session = self._sessions.pop(session_id, None)
+            self._evicted.pop(session_id, None)
         self._removed([session] if session is not None else [])
+
+    def evicted(self, session_id: str) -> bool:
+        """Whether this id's session was removed by the store (idle or for room) and not replaced since."""
+        with self._lock:
+            return session_id in self._evicted
 
     def _expire_locked(self) -> list[Session]:
         now = self.clock()
         expired = [k for k, s in self._sessions.items() if now - s.touched > self.ttl_s]
-        return [self._sessions.pop(k) for k in expired]
+        return [self._evict_locked(k) for k in expired]
+
+    def _make_room_locked(self) -> list[Session]:
+        """Evict in the group order above until the sessions fit."""
+        sizes = {k: s.nbytes for k, s in self._sessions.items()}
+        total = sum(sizes.values())
+        now = self.clock()
+
+        def group(item: tuple[str, Session]) -> int:
+            session = item[1]
+            if now - session.touched > self.idle_s:
+                return 0
+            return 1 if session.analysis.shared else 2
+
+        # Stable sort: within a group, the dict's order is least recently used first.
+        order = [k for k, _ in sorted(self._sessions.items(), key=group)]
+        removed = []
+        for key in order:
+            if len(self._sessions) <= 1 or (len(self._sessions) <= self.max_sessions and total <= self.max_bytes):
+                break
+            total -= sizes[key]
+            removed.append(self._evict_locked(key))
+        return removed
+
+    def _evict_locked(self, session_id: str) -> Session:
+        self._evicted[session_id] = None
+        self._evicted.move_to_end(session_id)
+        while len(self._evicted) > self.remember_evicted:
+            self._evicted.popitem(last=False)
+        return self._sessions.pop(session_id)
 
     def _removed(self, sessions: list[Session]) -> None:
         if self.on_remove is not None:
@@ -161,3 +238,8 @@ class SessionStore:
         with self._lock:
             analyses = {id(s.analysis): s.analysis for s in self._sessions.values()}
         return sum(a.nbytes for a in analyses.values())
+
+    def session_bytes(self) -> int:
+        """What the memory budget counts: the bytes each session holds alone (a shared example not)."""
+        with self._lock:
+            return sum(s.nbytes for s in self._sessions.values())

@@ -2,104 +2,155 @@
 
 ``/analyze`` requests may run side by side (the explorer batches them into one forward); the
 others are short model work. Their JSON is exactly the library functions' (a test pins it).
+Every value is checked before any work, with messages in the caller's language (its
+Accept-Language): the architecture, method and stage by their inputs (:mod:`.inputs`), the
+target as the page's target box reads it, the scales here.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import gradio as gr
+from PIL import Image
 
-from ..explain.attribution import attribute, attribution_json
+from ..explain.attribution import LAYER_STAGES, attribute, attribution_json
 from ..explain.methods import METHOD_SPECS
-from ..model.preprocess import load_image
+from ..i18n import image_error, tr
+from ..model.preprocess import ImageError
 from ..model.resnet import ARCHS
 from ..probe.analysis import analyze
 from ..probe.gradient_flow import gradient_flow
 from ..probe.lesion import lesion
 from ..serve.explorer import Explorer, UserError, _user_errors
-from .page import MODEL_QUEUE, friendly
+from .attributions import resolve_target_text
+from .inputs import ChoiceDropdown, TextInput, finite_number, shown
+from .page import ASSETS, MODEL_QUEUE, friendly, visitor
 from .photo_input import PhotoInput
 
 __all__ = ["build", "Endpoints"]
 
+SCALES_EXAMPLE = '{"C4": 0.5}'
 
-def _target(value: str | int | None) -> str | int | None:
-    """A target from an API call: empty means the top-1, digits an index, else a label."""
-    if value is None or isinstance(value, int):
-        return value
-    value = str(value).strip()
-    if not value:
-        return None
-    return int(value) if value.isdigit() else value
+
+@contextmanager
+def _image_errors(lang: str) -> Iterator[None]:
+    """A photo that cannot be analysed becomes a UserError in ``lang``."""
+    try:
+        yield
+    except ImageError as exc:
+        raise UserError(image_error(exc, lang)) from None
 
 
 class Endpoints:
-    """Plain functions behind the endpoints (testable without a server)."""
+    """Plain functions behind the endpoints (testable without a server); ``lang`` is the
+    language of their messages."""
 
     def __init__(self, explorer: Explorer) -> None:
         self.explorer = explorer
 
-    def _run(self, fn: Callable, image: str | None, arch: str, *args: Any, **kwargs: Any) -> Any:
-        """``fn(model, image, ...)`` with the model leased, bad input turned into a UserError."""
+    def _picture(self, image: str | None, arch: str, lang: str) -> Image.Image:
+        """The photo decoded (small) for ``arch``, before taking the model others may be waiting for."""
         if not image:
-            raise UserError("No image was given.")
-        picture = _user_errors(load_image, image)  # decoded before taking the model
+            raise UserError(tr("error_no_image", lang))
+        with _image_errors(lang):
+            return self.explorer.picture(image, arch)
+
+    def _run(self, fn: Callable, image: str | None, arch: str, lang: str, *args: Any, **kwargs: Any) -> Any:
+        """``fn(model, picture, ...)`` with the model leased."""
+        picture = self._picture(image, arch, lang)
         with self.explorer.registry.lease(arch) as model:
             return _user_errors(fn, model, picture, *args, **kwargs)
 
-    def analyze(self, image: str | None, arch: str) -> dict[str, Any]:
+    def analyze(self, image: str | None, arch: str, lang: str = "en") -> dict[str, Any]:
         """:func:`resnet_viz.analyze`'s JSON (batched with concurrent requests)."""
         batcher = self.explorer.batcher
         if batcher is None or not image:
-            return self._run(analyze, image, arch)
-        self.explorer.registry.get(arch)  # an unknown arch fails here, alone
-        return _user_errors(batcher.analyze, image, arch)
+            return self._run(analyze, image, arch, lang)
+        self.explorer.registry.get(arch)  # load the model outside the batch
+        with _image_errors(lang):
+            return batcher.analyze(image, arch)  # decodes the photo in this request's thread
 
-    def attribute(self, image: str | None, arch: str, method: str, target: str | int | None, stage: str) -> dict:
+    def attribute(
+        self, image: str | None, arch: str, method: str, target: str | int | None, stage: str, lang: str = "en"
+    ) -> dict:
         """:func:`resnet_viz.attribute`'s dict, maps as nested lists. Slow methods hold the model
         batch by batch, so the page's short requests go between their batches."""
-        options = {"target": _target(target), "stage": stage or "C5"}
-        spec = METHOD_SPECS.get(method)
-        if spec is None or spec.cost == "fast" or not image:
-            return attribution_json(self._run(attribute, image, arch, method, **options))
-        picture = _user_errors(load_image, image)
+        options = {"target": resolve_target_text(target, lang), "stage": stage or "C5"}
+        if METHOD_SPECS[method].cost == "fast":
+            return attribution_json(self._run(attribute, image, arch, lang, method, **options))
+        picture = self._picture(image, arch, lang)
         with self.explorer.registry.long_lease(arch) as (model, lease):
             result = _user_errors(attribute, model, picture, method, progress=lambda _: lease.pause_for_short(), **options)
         return attribution_json(result)
 
-    def gradient_flow(self, image: str | None, arch: str, target: str | int | None) -> dict[str, Any]:
+    def gradient_flow(self, image: str | None, arch: str, target: str | int | None, lang: str = "en") -> dict[str, Any]:
         """:func:`resnet_viz.probe.gradient_flow`'s dict."""
-        return self._run(gradient_flow, image, arch, _target(target))
+        return self._run(gradient_flow, image, arch, lang, resolve_target_text(target, lang))
 
-    def lesion(self, image: str | None, arch: str, scales: str | dict | None) -> dict[str, Any]:
+    def lesion(self, image: str | None, arch: str, scales: str | dict | None, lang: str = "en") -> dict[str, Any]:
         """:func:`resnet_viz.probe.lesion`'s dict: the sweep, or top-5 with ``scales`` (JSON text or dict)."""
+        return self._run(lesion, image, arch, lang, scales=self.scales(scales, arch, lang))
+
+    def scales(self, scales: str | dict | None, arch: str, lang: str = "en") -> dict[str, float] | None:
+        """``scales`` checked: None (or empty) for the sweep, else {stage or block name: 0..1}."""
         if isinstance(scales, str):
             try:
                 scales = json.loads(scales) if scales.strip() else None
-            except json.JSONDecodeError as exc:
-                raise UserError(f"scales must be JSON such as {{\"C4\": 0.5}}: {exc}") from None
-        return self._run(lesion, image, arch, scales=scales or None)
+            except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than Python's stack
+                raise UserError(tr("error_scales_json", lang, example=SCALES_EXAMPLE)) from None
+        if not scales:
+            return None
+        if not isinstance(scales, dict):
+            raise UserError(tr("error_scales_json", lang, example=SCALES_EXAMPLE))
+        model = self.explorer.registry.get(arch).model
+        stages = [s.name for s in model.stages[1:]]
+        blocks = [b.name for b in model.blocks()]
+        for name, value in scales.items():
+            if name not in stages and name not in blocks:
+                raise UserError(tr("error_scales_name", lang, name=shown(name), stages=", ".join(stages), arch=arch,
+                                   first=blocks[0], last=blocks[-1]))
+            number = finite_number(value)
+            if number is None or not 0 <= number <= 1:
+                raise UserError(tr("error_scales_value", lang, name=name, value=shown(value)))
+        return scales
 
 
 def build(explorer: Explorer, arch: str) -> Endpoints:
     """Hidden inputs and the four named endpoints."""
     endpoints = Endpoints(explorer)
     with gr.Row(visible=False):
-        image = PhotoInput(type="filepath")
-        arch_choice = gr.Dropdown(list(ARCHS), value=arch)
-        method = gr.Dropdown(list(METHOD_SPECS), value="gradcam")
-        target = gr.Textbox()
-        stage = gr.Textbox(value="C5")
-        scales = gr.Textbox()
+        image = PhotoInput(type="filepath").also_accept(ASSETS)  # uploads, or the example photos by path
+        arch_choice = ChoiceDropdown(list(ARCHS), value=arch)
+        method = ChoiceDropdown(list(METHOD_SPECS), value="gradcam")
+        target = TextInput()
+        stage = ChoiceDropdown(["", *LAYER_STAGES], value="C5")  # "" is C5; other methods ignore it
+        scales = TextInput()
         result = gr.JSON()
         trigger = gr.Button()
+
+    # Each takes the request only for its language; the parameter names are the API's.
+    def analyze(request: gr.Request, image: str | None, arch: str) -> dict:
+        return endpoints.analyze(image, arch, lang=visitor(request)[1])
+
+    def attribute(
+        request: gr.Request, image: str | None, arch: str, method: str, target: str | None, stage: str
+    ) -> dict:
+        return endpoints.attribute(image, arch, method, target, stage, lang=visitor(request)[1])
+
+    def gradient_flow(request: gr.Request, image: str | None, arch: str, target: str | None) -> dict:
+        return endpoints.gradient_flow(image, arch, target, lang=visitor(request)[1])
+
+    def lesion(request: gr.Request, image: str | None, arch: str, scales: str | None) -> dict:
+        return endpoints.lesion(image, arch, scales, lang=visitor(request)[1])
+
     named = {
-        "analyze": (endpoints.analyze, [image, arch_choice]),
-        "attribute": (endpoints.attribute, [image, arch_choice, method, target, stage]),
-        "gradient_flow": (endpoints.gradient_flow, [image, arch_choice, target]),
-        "lesion": (endpoints.lesion, [image, arch_choice, scales]),
+        "analyze": (analyze, [image, arch_choice]),
+        "attribute": (attribute, [image, arch_choice, method, target, stage]),
+        "gradient_flow": (gradient_flow, [image, arch_choice, target]),
+        "lesion": (lesion, [image, arch_choice, scales]),
     }
     for name, (fn, inputs) in named.items():
         queue = {"concurrency_id": "analyze", "concurrency_limit": 8} if name == "analyze" else MODEL_QUEUE

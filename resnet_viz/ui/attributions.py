@@ -15,7 +15,6 @@ import torchvision
 from PIL import Image
 
 from ..draw import render
-from ..explain.attribution import attribution_json
 from ..explain.methods import METHOD_SPECS, method_spec
 from ..i18n import tr
 from ..model.resnet import stage_table
@@ -23,6 +22,7 @@ from ..probe.targets import TargetError, match_target
 from ..serve.cancel import Cancelled
 from ..serve.explorer import Explorer, UserError
 from ..serve.sessions import Session
+from .inputs import ChoiceDropdown, ChoiceRadio
 from .page import HIDDEN, I18N, Page, friendly, visitor
 from .residual import labels
 
@@ -107,12 +107,12 @@ def build(page: Page) -> None:
     with gr.Tab(I18N("tab_attributions"), id="attributions"):
         gr.Markdown(I18N("attributions_help"))
         with gr.Row():
-            method = gr.Dropdown([(I18N(f"method_{k}"), k) for k in METHOD_SPECS], value="gradcam", label=I18N("method_label"), elem_id="method")
-            target = gr.Dropdown(
+            method = ChoiceDropdown([(I18N(f"method_{k}"), k) for k in METHOD_SPECS], value="gradcam", label=I18N("method_label"), elem_id="method")
+            target = ChoiceDropdown(
                 target_choices(I18N("top1")), value="", label=I18N("target_label"), info=I18N("target_info"),
                 filterable=True, allow_custom_value=True, elem_id="target",
             )
-            stage = gr.Radio(gradcam_stages, value=gradcam_stages[-1], label=I18N("attr_stage_label"), elem_id="attr-stage")
+            stage = ChoiceRadio(gradcam_stages, value=gradcam_stages[-1], label=I18N("attr_stage_label"), elem_id="attr-stage")
         expected = gr.Markdown(elem_id="expected")
         with gr.Row():
             explain_button = gr.Button(I18N("explain_button"), variant="primary", elem_id="explain", scale=4)
@@ -138,12 +138,12 @@ def build(page: Page) -> None:
         if method_name in ("gradcam", "gradcam_ladder"):
             where = stage_name if method_name == "gradcam" else "C5"
             picture, caption = heatmap_view(session, {**ladder_result, "method": method_name}, where, lang)
-            session.outputs.update(heatmap=picture, attribution=attribution_json(ladder_result))
+            session.outputs.update(heatmap=picture, attribution=ladder_result)  # the shared result: no copy per visitor
             return picture, steps, caption
         if spec.cost == "fast":
             result = explorer.explain(session, method_name, None, stage_name)
             picture, caption = heatmap_view(session, result, stage_name if spec.needs_stage else None, lang)
-            session.outputs.update(heatmap=picture, attribution=attribution_json(result))
+            session.outputs.update(heatmap=picture, attribution=result)  # arrays; JSON only when zipped
             return picture, steps, caption
         return None, steps, tr("press_explain", lang, method=spec.name(lang))
 
@@ -171,7 +171,7 @@ def build(page: Page) -> None:
             return gr.skip(), gr.skip(), gr.skip()
         picture, caption = heatmap_view(session, result, stage_name if spec.needs_stage else ("C5" if "maps" in result else None), lang)
         steps = ladder_view(session, result, lang) if "maps" in result else gr.skip()
-        session.outputs.update(heatmap=picture, attribution=attribution_json(result))
+        session.outputs.update(heatmap=picture, attribution=result)  # arrays; JSON only when zipped
         if "maps" in result:
             session.outputs["ladder"] = steps
         return picture, steps, caption

@@ -27,8 +27,9 @@ from ..degradation.experiment import DegradationConfig, DegradationResult
 from ..degradation.runner import RunSnapshot
 from ..draw import charts
 from ..i18n import EN, tr
-from ..serve.degradation_lab import DegradationLab
+from ..serve.degradation_lab import DegradationLab, RunTooCostly
 from ..serve.explorer import UserError
+from .inputs import ChoiceRadio, Choices, NumberInput
 from .page import HIDDEN, I18N, Page, friendly, visitor
 
 __all__ = ["DEPTHS", "STEPS_RANGE", "DegradationSection", "build", "chart_words"]
@@ -96,7 +97,7 @@ class DegradationSection:
             text = tr("degr_recorded", lang, command=recorded.command, machine=recorded.machine,
                       date=recorded.date, seconds=recorded.seconds)
             if snap is not None and snap.state == "cancelled":  # cancelled before its first point
-                text = tr("degr_state_cancelled", lang) + " · " + text
+                text = tr("degr_state_cancelled", lang) + self._ended_note(snap, lang) + " · " + text
             return text
         config = snap.result.config if snap.result is not None else (self.lab.config() or self.config)
         step = snap.result.step if snap.result is not None else 0
@@ -108,7 +109,13 @@ class DegradationSection:
             text += " · " + (tr("degr_paused", lang) if snap.paused else tr("degr_not_paused", lang, pauses=self.lab.pauses))
         if snap.error:
             text += f" · {snap.error}"
-        return text
+        return text + self._ended_note(snap, lang)
+
+    def _ended_note(self, snap: RunSnapshot, lang: str) -> str:
+        """" · why the lab ended this run" (its starter's page went silent), or ""."""
+        if self.lab.ended_reason(snap.run_id) != "starter_left":
+            return ""
+        return " · " + tr("degr_ended_starter_left", lang, seconds=self.lab.heartbeat_timeout_s or 0)
 
     def view(self, lang: str, drawn: Hashable | None) -> tuple[Any, str, bool, Hashable | None]:
         """(plot or gr.skip() when the visitor already has it, status, whether a run is active, key)."""
@@ -170,7 +177,11 @@ class DegradationSection:
     def start(self, sid: str, lang: str, depths: Sequence[Any] | None, data: Any, steps: Any, drawn: Hashable | None = None):
         """Start: a new run, or (one is going) the running one's curves and a note saying so."""
         config = self.run_config(depths, data, steps, lang)
-        started = self.lab.start(config, owner=sid)
+        try:
+            started = self.lab.start(config, owner=sid)
+        except RunTooCostly as exc:
+            raise UserError(tr("error_degr_budget", lang, minutes=exc.minutes, limit_minutes=exc.limit_minutes,
+                               max_steps=exc.max_steps)) from None
         plot, status, active, key = self.view(lang, drawn)
         if started:
             note = tr("degr_started", lang, networks=2 * len(config.depths), steps=config.steps, data=config.data)
@@ -193,12 +204,12 @@ def build(page: Page, tab: gr.Tab, config: DegradationConfig | None = None) -> D
     gr.Markdown(I18N("degr_notice"), elem_id="degradation-notice")
     section_depths = sorted(set(DEPTHS) | set(config.depths))
     with gr.Row():
-        depths = gr.CheckboxGroup(section_depths, value=list(config.depths), label=I18N("degr_depths_label"),
-                                  elem_id="degradation-depths")
-        data = gr.Radio([(I18N("degr_data_offline"), "offline"), (I18N("degr_data_cifar10"), "cifar10")],
-                        value=config.data, label=I18N("degr_data_label"), elem_id="degradation-data")
-        steps = gr.Number(config.steps, minimum=STEPS_RANGE[0], maximum=STEPS_RANGE[1], precision=0, step=100,
-                          label=I18N("degr_steps_label"), elem_id="degradation-steps")
+        depths = Choices(section_depths, value=list(config.depths), label=I18N("degr_depths_label"),
+                         elem_id="degradation-depths")
+        data = ChoiceRadio([(I18N("degr_data_offline"), "offline"), (I18N("degr_data_cifar10"), "cifar10")],
+                           value=config.data, label=I18N("degr_data_label"), elem_id="degradation-data")
+        steps = NumberInput(config.steps, minimum=STEPS_RANGE[0], maximum=STEPS_RANGE[1], precision=0, step=100,
+                            label=I18N("degr_steps_label"), elem_id="degradation-steps")
     with gr.Row():
         start = gr.Button(I18N("degr_start"), variant="primary", elem_id="degradation-start", scale=4)
         cancel = gr.Button(I18N("cancel_button"), size="sm", elem_id="degradation-cancel", scale=1)
@@ -210,14 +221,22 @@ def build(page: Page, tab: gr.Tab, config: DegradationConfig | None = None) -> D
     drawn = gr.State(None)  # this visitor's key of the chart on screen
     section = DegradationSection(page.explorer.degradation, config, plot)
 
+    # Every timer tick and page open is also a heartbeat: a run whose starter's page has gone
+    # silent for a minute is ended (DegradationLab.check_starter).
     def on_open(request: gr.Request, shown: Hashable | None):
-        return section.open(visitor(request)[1], shown)
+        sid, lang = visitor(request)
+        section.lab.heartbeat(sid)
+        return section.open(lang, shown)
 
     def on_tick(request: gr.Request, shown: Hashable | None):
-        return section.tick(visitor(request)[1], shown)
+        sid, lang = visitor(request)
+        section.lab.heartbeat(sid)
+        return section.tick(lang, shown)
 
     def on_watch(request: gr.Request, shown: Hashable | None):
-        return section.watch(visitor(request)[1], shown)
+        sid, lang = visitor(request)
+        section.lab.heartbeat(sid)
+        return section.watch(lang, shown)
 
     @friendly
     def on_start(request: gr.Request, chosen: list, source: str, count: float | None, shown: Hashable | None):

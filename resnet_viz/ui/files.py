@@ -13,6 +13,7 @@ import gradio as gr
 from PIL import Image
 
 from ..draw import charts, render
+from ..explain.attribution import attribution_json
 from ..i18n import tr
 from ..serve.explorer import Explorer
 from ..serve.sessions import Session
@@ -91,8 +92,8 @@ def write_bundle(explorer: Explorer, session: Session, path: Path, lang: str) ->
     for key in ("channel", "heatmap", "ladder"):  # these carry their title and colour bar already
         if isinstance(out.get(key), Image.Image):
             entries[f"{key}.png"] = _png(out[key])
-    if out.get("attribution") is not None:
-        entries["attribution.json"] = json.dumps(out["attribution"], indent=2)
+    if out.get("attribution") is not None:  # kept as arrays (nested lists cost ~8 MB a session)
+        entries["attribution.json"] = json.dumps(attribution_json(out["attribution"]), indent=2)
     if out.get("gradient_flow") is not None:
         entries["gradient_flow.json"] = json.dumps(out["gradient_flow"], indent=2)
         entries["gradient_flow.png"] = _chart_png(charts.gradient_flow_chart(out["gradient_flow"]["blocks"], text))

@@ -10,6 +10,7 @@ from ..i18n import tr
 from ..model.resnet import stage_table
 from ..serve.sessions import Session
 from . import degradation
+from .inputs import SliderInput
 from .page import HIDDEN, I18N, MODEL_QUEUE, Page, friendly, visitor
 from .predictions import probabilities
 from .residual import labels
@@ -29,7 +30,7 @@ def build(page: Page) -> None:
         lesion_plot = gr.Plot(label=I18N("lesion_plot_label"), show_label=False, format="png", elem_id="lesion-plot")
         gr.Markdown(I18N("scales_help"))
         with gr.Row():
-            scales = [gr.Slider(0, 1, value=1, step=0.05, label=name, elem_id=f"scale-{name}") for name in branch_stages]
+            scales = [SliderInput(0, 1, value=1, step=0.05, label=name, elem_id=f"scale-{name}") for name in branch_stages]
         with gr.Row():
             intact_top5 = gr.Label(num_top_classes=5, label=I18N("intact_top5_label"), elem_id="intact-top5")
             scaled_top5 = gr.Label(num_top_classes=5, label=I18N("scaled_top5_label"), elem_id="scaled-top5")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from ..i18n import STRINGS, language, tr
 from ..model.resnet import ARCHS
 from ..serve.explorer import Explorer, UserError
 from ..serve.sessions import Session
+from .inputs import ChoiceDropdown, ExamplePicker, example_picker
 from .photo_input import PhotoInput
 
 __all__ = ["ASSETS", "EXAMPLES", "I18N", "HIDDEN", "MODEL_QUEUE", "SLOW_QUEUE", "Page", "Refresh", "friendly", "visitor"]
@@ -43,10 +45,15 @@ SLOW_QUEUE = {"concurrency_id": SLOW, "concurrency_limit": 4}
 
 
 def visitor(request: gr.Request | None) -> tuple[str, str]:
-    """(session id, language) of the request; scripts without a session share "api"."""
+    """(session id, language) of the request. A caller without a session id is a visitor of its
+    own, with a fresh id that nobody else has: two such callers never share results or files."""
     if request is None:
-        return "api", "en"
-    return request.session_hash or "api", language(request.headers.get("accept-language"))
+        return _fresh_session_id(), "en"
+    return request.session_hash or _fresh_session_id(), language(request.headers.get("accept-language"))
+
+
+def _fresh_session_id() -> str:
+    return "anonymous-" + secrets.token_hex(16)  # a valid id (sessions.valid_session_id), never sent to anyone
 
 
 def friendly(fn: Callable) -> Callable:
@@ -84,8 +91,8 @@ class Page:
     explorer: Explorer
     arch: str
     photo: PhotoInput = None  # type: ignore[assignment]
-    examples: gr.Examples = None  # type: ignore[assignment]
-    arch_choice: gr.Dropdown = None  # type: ignore[assignment]
+    examples: ExamplePicker = None  # type: ignore[assignment]
+    arch_choice: ChoiceDropdown = None  # type: ignore[assignment]
     banner: gr.Markdown = None  # type: ignore[assignment]
     status: gr.Markdown = None  # type: ignore[assignment]
     views: list[Refresh] = field(default_factory=list)
@@ -105,9 +112,9 @@ class Page:
         self.photo = PhotoInput(
             value=EXAMPLES[0], label=I18N("image_label"), type="filepath",
             sources=["upload", "webcam", "clipboard"], height=300, elem_id="photo",
-        )
-        self.examples = gr.Examples([[p] for p in EXAMPLES], inputs=self.photo, label=I18N("examples_label"), cache_examples=False)
-        self.arch_choice = gr.Dropdown(list(ARCHS), value=self.arch, label=I18N("arch_label"), info=I18N("arch_info"), elem_id="arch")
+        ).also_accept(ASSETS)  # besides uploads, a request may name the example photos only
+        self.examples = example_picker(self.photo, EXAMPLES, label=I18N("examples_label"))
+        self.arch_choice = ChoiceDropdown(list(ARCHS), value=self.arch, label=I18N("arch_label"), info=I18N("arch_info"), elem_id="arch")
         self.status = gr.Markdown(elem_id="status")
 
     def after_analysis(self, fn: Callable, inputs: list, outputs: list) -> None:
@@ -183,6 +190,10 @@ class Page:
                 return [None] * len(derived_outputs)
             return run(model_views, session, lang, values)
 
+        @friendly
+        def on_example(request: gr.Request, number: int) -> str:
+            return EXAMPLES[number]  # checked by the picker: one of the examples' numbers
+
         def on_unload(request: gr.Request) -> None:
             explorer.forget(visitor(request)[0])
 
@@ -201,7 +212,8 @@ class Page:
             gr.on([self.photo.upload, self.photo.clear, self.arch_choice.input], on_photo, photo_inputs, outputs,
                   **MODEL_QUEUE, **HIDDEN),
             # An example click puts the example into the photo first, then analyses it: one analysis.
-            self.examples.load_input_event.then(on_photo, photo_inputs, outputs, **MODEL_QUEUE, **HIDDEN),
+            self.examples.click(on_example, [self.examples], [self.photo], queue=False, show_progress="hidden", **HIDDEN)
+            .success(on_photo, photo_inputs, outputs, **MODEL_QUEUE, **HIDDEN),
             demo.load(on_load, [self.arch_choice, *view_inputs], outputs, **MODEL_QUEUE, **HIDDEN),
         ]
         for chain in chains:

@@ -6,7 +6,6 @@ Everything here re-renders from the session's stage tensors without a forward pa
 
 from __future__ import annotations
 
-
 import gradio as gr
 from PIL import Image
 
@@ -17,6 +16,7 @@ from ..probe.architecture import architecture_table
 from ..serve.explorer import Explorer, UserError
 from ..serve.sessions import Session
 from . import channel_panel
+from .inputs import ChoiceRadio, NumberInput, SliderInput, TileClick
 from .page import HIDDEN, I18N, MODEL_QUEUE, Page, friendly, visitor
 from .residual import labels
 
@@ -79,19 +79,19 @@ def build(page: Page) -> None:
     with gr.Tab(I18N("tab_stages"), id="stages"):
         gr.Markdown(I18N("stages_help"))
         with gr.Row():
-            stage = gr.Radio(stages, value=stages[1], label=I18N("stage_label"), elem_id="stage")
-            ranking = gr.Radio(
+            stage = ChoiceRadio(stages, value=stages[1], label=I18N("stage_label"), elem_id="stage")
+            ranking = ChoiceRadio(
                 [(I18N("rank_mean"), "mean"), (I18N("rank_gradcam"), "gradcam")], value="mean", label=I18N("ranking_label"),
             )
-            tiles = gr.Slider(8, MAX_TILES, value=32, step=8, label=I18N("tiles_label"), elem_id="tiles")
+            tiles = SliderInput(8, MAX_TILES, value=32, step=8, label=I18N("tiles_label"), elem_id="tiles")
         title = gr.Markdown(elem_id="grid-title")
         stage_info = gr.Markdown(elem_id="stage-info")
         # No label on the picture: Gradio draws it over the top-left corner, where tile numbers are.
         grid = gr.Image(show_label=False, format="png", interactive=False, elem_id="grid", buttons=["download"])
         gr.Markdown(I18N("grid_hint"))
         with gr.Row():
-            channel = gr.Number(value=0, precision=0, label=I18N("channel_label"), info=I18N("channel_info"), elem_id="channel")
-            opacity = gr.Slider(0, 1, value=0.6, step=0.05, label=I18N("opacity_label"), elem_id="opacity")
+            channel = NumberInput(value=0, precision=0, label=I18N("channel_label"), info=I18N("channel_info"), elem_id="channel")
+            opacity = SliderInput(0, 1, value=0.6, step=0.05, label=I18N("opacity_label"), elem_id="opacity")
         with gr.Row():
             with gr.Column():
                 channel_picture = gr.Image(label=I18N("channel_view_label"), show_label=False, format="png",
@@ -118,11 +118,11 @@ def build(page: Page) -> None:
         return both(explorer.session(sid, lang), lang, stage_name, rank, count, alpha)
 
     @friendly
-    def on_grid_click(request: gr.Request, stage_name: str, alpha: float, evt: gr.SelectData):
+    def on_grid_click(request: gr.Request, stage_name: str, alpha: float, evt: TileClick):
         sid, lang = visitor(request)
         session = explorer.session(sid, lang)
-        hit = render.tile_at(tuple(int(v) for v in evt.index), session.outputs.get("channels", []),
-                             columns=GRID_COLUMNS, tile=GRID_TILE)
+        hit = None if evt.index is None else render.tile_at(evt.index, session.outputs.get("channels", []),
+                                                            columns=GRID_COLUMNS, tile=GRID_TILE)
         if hit is None:
             return [gr.skip()] * (1 + len(channel_outputs))
         return (hit, *show_channel(session, stage_name, hit, alpha, lang))

@@ -1,0 +1,113 @@
+"""The trust measures against one bare torchvision forward, on this CPU.
+
+    python bench/bench_trust.py [--rounds 2] [--arch resnet50] [--skip-all-methods]
+
+Ratios (median of per-round ratios; contenders run in turn each round, in one process), against
+one bare batch-1 torchvision forward in the model's memory layout, measured side by side:
+- deletion + insertion for one Grad-CAM map, 28 steps each (target <= 45x);
+- the full trust report for Grad-CAM: the 6-step cascade, deletion and insertion at 28 steps,
+  ROAD at 9 percentiles, both baselines (target <= 200x).
+Then, once, the "compare all methods" table: the full report for every method on one photo.
+Random weights: the time does not depend on their values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torchvision
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import interleaved, machine, report  # noqa: E402
+from resnet_viz import attribute, load_model, trust_report  # noqa: E402
+from resnet_viz.model.runtime import image_input, memory_format  # noqa: E402
+from resnet_viz.trust import faithfulness  # noqa: E402
+from resnet_viz.trust.report import COMPARABLE_METHODS  # noqa: E402
+
+PHOTO = Path(__file__).resolve().parent.parent / "assets" / "chelsea.png"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", default="resnet50")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--skip-all-methods", action="store_true")
+    parser.add_argument("--only-all-methods", action="store_true", help="just the compare-all-methods table's time")
+    args = parser.parse_args()
+    print(f"# bench_trust: {args.arch}, batch 1, 224x224, CPU\n# {machine()}\n# load average {os.getloadavg()}")
+    model = load_model(args.arch, "random", "cpu")
+    layout = memory_format(model)
+    print(f"# layout {model.meta.runtime.layout}")
+    x = image_input(model, PHOTO)
+    reference = torchvision.models.get_model(args.arch).eval().to(memory_format=layout)
+    cam = attribute(model, x[0], "gradcam")["map"]
+
+    def bare_forward():
+        with torch.inference_mode():
+            reference(x)
+
+    if args.only_all_methods:
+        _all_methods(model, x, bare_forward)
+        return
+
+    last = {}
+
+    def full_report():
+        last["report"] = trust_report(model, x[0], ["gradcam"])
+
+    for _ in range(3):
+        bare_forward()
+    faithfulness(model, x[0], cam, baselines=(), road=False)  # warm: the contenders' first calls import and allocate
+
+    times = interleaved(
+        {
+            "bare torchvision forward": bare_forward,
+            "deletion + insertion, one map, 28 steps": lambda: faithfulness(model, x[0], cam, baselines=(), road=False),
+            "full trust report, Grad-CAM": full_report,
+        },
+        args.rounds,
+        warmup=0,
+    )
+    report(
+        "Trust measures vs one bare torchvision forward",
+        times,
+        "bare torchvision forward",
+        {"deletion + insertion, one map, 28 steps": 45.0, "full trust report, Grad-CAM": 200.0},
+    )
+    detail = last["report"]
+    f = detail.methods["gradcam"].faithfulness
+    print(f"# last full report: {detail.timing_ms['total']:.0f} ms; cascade {detail.methods['gradcam'].randomisation.timing_ms:.0f} ms, "
+          f"faithfulness {f.timing_ms:.0f} ms: " + ", ".join(f"{k} {v:.0f} ms" for k, v in f.phases_ms.items()))
+    if not args.skip_all_methods:
+        _all_methods(model, x, bare_forward)
+
+
+def _all_methods(model, x, bare_forward) -> None:
+    """The compare-all-methods table once, with a bare forward timed just before and after."""
+    forward_s = []
+    for _ in range(3):
+        start = time.perf_counter()
+        bare_forward()
+        forward_s.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    table = trust_report(model, x[0], list(COMPARABLE_METHODS))
+    seconds = time.perf_counter() - start
+    for _ in range(3):
+        start = time.perf_counter()
+        bare_forward()
+        forward_s.append(time.perf_counter() - start)
+    forward = sorted(forward_s)[len(forward_s) // 2]
+    print(f"## compare all methods ({len(COMPARABLE_METHODS)} methods, full report each): {seconds:.1f} s = "
+          f"{seconds / forward:.0f} bare forwards of {1000 * forward:.0f} ms (load average {os.getloadavg()[0]:.1f})", flush=True)
+    for name, ms in table.timing_ms.items():
+        print(f"  {name:<24} {ms / 1000:7.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
