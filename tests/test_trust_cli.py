@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from resnet_viz.cli import main
+from resnet_viz.cli.main import main
 
 SIGNED_KEYS = {"steps", "spearman_abs", "spearman", "ssim", "chance", "verdict"}
 
