@@ -180,9 +180,10 @@ def test_cifar10_not_downloaded_says_what_to_do_before_starting(tmp_path, monkey
         section.start("alice", "en", [20], "cifar10", 100)
     text = str(caught.value)
     assert text == (
-        f"CIFAR-10 is not cached in {tmp_path / 'datasets' / 'cifar-10-batches-py'}; run `python -m resnet_viz "
-        f"download --data cifar10` on a machine with internet (it caches into {tmp_path / 'datasets'}), or use --data offline."
+        "CIFAR-10 is not on this server. Run `python -m resnet_viz download --data cifar10` on a machine with "
+        "internet, or choose the offline data."
     )
+    assert str(tmp_path) not in text  # the page never shows a visitor the server's folders
     with pytest.raises(UserError, match="이 서버에 CIFAR-10이 없습니다"):
         section.start("alice", "ko", [20], "cifar10", 100)
     assert section.lab._runner is None

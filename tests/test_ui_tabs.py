@@ -15,12 +15,14 @@ from PIL import Image
 
 from resnet_viz import attribute
 from resnet_viz.explain.methods import METHOD_SPECS
-from resnet_viz.i18n import EN, KO
+from resnet_viz.i18n import STRINGS
 from resnet_viz.serve.explorer import Explorer, UserError
 from resnet_viz.serve.sessions import SessionStore
 from resnet_viz.ui import architecture, attributions, files, predictions, residual, stages
 
 from .support import random_model
+
+EN, KO = STRINGS["en"], STRINGS["ko"]
 
 SID = "tabs"
 

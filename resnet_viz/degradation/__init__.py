@@ -5,7 +5,7 @@
 - ``experiment``: ``degradation_experiment()``; ``runner``: the same in its own process;
 - ``chart``: the training-error curves.
 
-Imports from: model, draw.
+Imports from: model, draw, i18n.
 """
 
 from .data import DataError

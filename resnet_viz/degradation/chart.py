@@ -17,20 +17,13 @@ from matplotlib.figure import Figure
 
 from ..draw.fonts import font_kw, legend_prop
 from ..draw.labels import merge_labels
+from ..i18n import catalogue_words
 from .experiment import DegradationResult
 
 __all__ = ["DEGRADATION_LABELS", "degradation_chart"]
 
-DEGRADATION_LABELS: dict[str, str] = {
-    "title": "Training error: plain (dashed) vs ResNet (solid)",
-    "step_axis": "training step",
-    "error_axis": "training error (%)",
-    "plain": "plain-{depth}",  # keep the {depth} field when translating
-    "resnet": "ResNet-{depth}",
-    "test": "{name}, test",  # keep {name}: the legend entry of a test-error curve
-    "lr_drop": "learning rate / 10",
-    "waiting": "waiting for the first points...",
-}
+# The catalogue's dchart_* words in English (resnet_viz/i18n/en.json); keep {depth} and {name}.
+DEGRADATION_LABELS: dict[str, str] = catalogue_words("dchart_")
 
 _DEPTH_COLORS = ("tab:orange", "tab:blue", "tab:green", "tab:red", "tab:purple", "tab:brown")
 

@@ -5,5 +5,5 @@
 - ``annotate``, ``colormaps``: colour bars and title bands; ``fonts``: Hangul fonts;
 - ``labels``, ``block_names``: the words on the pictures and the seed's block names (C2.1).
 
-Imports from: nothing else in resnet_viz.
+Imports from: i18n.
 """

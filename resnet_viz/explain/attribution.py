@@ -20,6 +20,7 @@ import torch
 import torchvision.transforms.functional as TF
 from torch import Tensor
 
+from ..i18n import UserError
 from ..model.preprocess import ImageSource, denormalize
 from ..model.resnet import ResNet
 from ..model.runtime import as_model_input, image_input, private_copy
@@ -87,24 +88,24 @@ def _baseline(model: ResNet, x: Tensor, kind: str) -> Tensor:
     elif kind == "noise":
         pixels = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
     else:
-        raise ValueError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}")
+        raise UserError("error_baseline", baseline=repr(kind), choices=", ".join(BASELINES))
     return as_model_input(model, TF.normalize(pixels, transforms.mean, transforms.std))
 
 
 def _check(method: str, stage: str, options: dict[str, Any]) -> dict[str, Any]:
     spec = method_spec(method)
     if spec.needs_stage and stage not in LAYER_STAGES:
-        raise ValueError(f"unknown stage {stage!r} for {method}; choose one of {', '.join(LAYER_STAGES)}")
+        raise UserError("error_method_stage", stage=repr(stage), method=method, choices=", ".join(LAYER_STAGES))
     unknown = set(options) - set(METHODS[method])
     if unknown:
         valid = ", ".join(METHODS[method]) or "none"
-        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))} for {method}; valid options: {valid}")
+        raise UserError("error_method_options", options=", ".join(sorted(unknown)), method=method, valid=valid)
     merged = {**METHODS[method], **options}
     if method == "integrated_gradients" and merged["baseline"] not in BASELINES:
-        raise ValueError(f"unknown baseline {merged['baseline']!r}; choose one of {', '.join(BASELINES)}")
+        raise UserError("error_baseline", baseline=repr(merged["baseline"]), choices=", ".join(BASELINES))
     for name in ("steps", "samples", "window", "stride", "internal_batch_size", "batch_size", "perturbations_per_eval"):
         if name in merged and (not isinstance(merged[name], int) or merged[name] < 1):
-            raise ValueError(f"option {name} must be a positive integer, got {merged[name]!r}")
+            raise UserError("error_option_positive", name=name, value=repr(merged[name]))
     return merged
 
 

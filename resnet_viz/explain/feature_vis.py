@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from ..i18n import UserError
 from ..model.resnet import ResNet
 from ..model.runtime import as_model_input, model_device
 
@@ -115,7 +116,7 @@ class ChannelVisualization:
 def _stage_index(model: ResNet, stage: str) -> int:
     names = [s.name for s in model.stages]
     if not isinstance(stage, str) or stage not in names:
-        raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(names)}")
+        raise UserError("error_unknown_stage", stage=repr(stage), choices=", ".join(names))
     return names.index(stage)
 
 
@@ -140,9 +141,8 @@ def stage_forward(model: ResNet, stage: str) -> Callable[[Tensor], Tensor]:
 def _check_channel(model: ResNet, stage: str, channel: int) -> None:
     count = model.stages[_stage_index(model, stage)].channels
     if isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel < count:
-        raise ValueError(
-            f"channel {channel!r} is out of range for {stage} of {getattr(model, 'arch', 'this model')}, "
-            f"which has {count} channels: choose 0..{count - 1}"
+        raise UserError(
+            "error_channel_range", channel=repr(channel), stage=stage, arch=getattr(model, "arch", "this model"), count=count, last=count - 1
         )
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..i18n import UserError, tr
+
 __all__ = ["METHOD_SPECS", "MethodSpec", "method_spec"]
 
 
 @dataclass(frozen=True)
 class MethodSpec:
     key: str
-    names: Mapping[str, str]  # language -> the one name used in menus and captions
     needs_stage: bool  # explains a stage's activations (Grad-CAM family) rather than the pixels
     signed: bool  # the map has both signs (for/against the class) and is drawn centred at 0
     cost: str  # "fast" | "slow"
@@ -28,7 +29,8 @@ class MethodSpec:
     options: Mapping[str, Any] = field(default_factory=dict)  # option -> default
 
     def name(self, lang: str = "en") -> str:
-        return self.names.get(lang, self.names["en"])
+        """The one name used in menus and captions (the catalogue's ``method_<key>``)."""
+        return tr(f"method_{self.key}", lang)
 
     def evaluations(self, options: Mapping[str, Any] | None = None, size: int = 224) -> int:
         """How many images this method evaluates for one explanation of a ``size`` px input."""
@@ -43,33 +45,21 @@ class MethodSpec:
         return 2 if self.key == "guided_gradcam" else 1
 
 
-def _spec(key: str, en: str, ko: str, **kwargs: Any) -> MethodSpec:
-    return MethodSpec(key, {"en": en, "ko": ko}, **kwargs)
-
-
 METHOD_SPECS: dict[str, MethodSpec] = {
     spec.key: spec
     for spec in (
-        _spec("gradcam", "Grad-CAM", "Grad-CAM",
-              needs_stage=True, signed=False, cost="fast", single_pass=True, backward=True),
-        _spec("gradcam_ladder", "Grad-CAM ladder C2-C5", "Grad-CAM 사다리 C2-C5",
-              needs_stage=False, signed=False, cost="fast", single_pass=True, backward=True),
-        _spec("guided_gradcam", "Guided Grad-CAM", "Guided Grad-CAM",
-              needs_stage=True, signed=True, cost="fast", single_pass=True, backward=True),
-        _spec("guided_backprop", "Guided backprop", "유도 역전파 (Guided backprop)",
-              needs_stage=False, signed=True, cost="fast", single_pass=True, backward=True),
-        _spec("saliency", "Saliency", "기울기 지도 (Saliency)",
-              needs_stage=False, signed=False, cost="fast", single_pass=True, backward=True),
-        _spec("integrated_gradients", "Integrated Gradients", "적분 기울기 (Integrated Gradients)",
-              needs_stage=False, signed=True, cost="slow", single_pass=False, backward=True,
+        MethodSpec("gradcam", needs_stage=True, signed=False, cost="fast", single_pass=True, backward=True),
+        MethodSpec("gradcam_ladder", needs_stage=False, signed=False, cost="fast", single_pass=True, backward=True),
+        MethodSpec("guided_gradcam", needs_stage=True, signed=True, cost="fast", single_pass=True, backward=True),
+        MethodSpec("guided_backprop", needs_stage=False, signed=True, cost="fast", single_pass=True, backward=True),
+        MethodSpec("saliency", needs_stage=False, signed=False, cost="fast", single_pass=True, backward=True),
+        MethodSpec("integrated_gradients", needs_stage=False, signed=True, cost="slow", single_pass=False, backward=True,
               options={"steps": 32, "baseline": "black", "internal_batch_size": 8}),
-        _spec("smoothgrad", "SmoothGrad", "SmoothGrad",
-              needs_stage=False, signed=False, cost="slow", single_pass=False, backward=True,
+        MethodSpec("smoothgrad", needs_stage=False, signed=False, cost="slow", single_pass=False, backward=True,
               options={"samples": 16, "noise_level": 0.15, "batch_size": 8, "seed": 0}),
         # 56 px windows every 28 px tile a 224 px crop exactly (7 x 7 positions, the grid of C5):
         # 50 evaluations instead of 170 for 32/16, in batches of 8 so short requests can cut in.
-        _spec("occlusion", "Occlusion", "가림 실험 (Occlusion)",
-              needs_stage=False, signed=True, cost="slow", single_pass=False, backward=False,
+        MethodSpec("occlusion", needs_stage=False, signed=True, cost="slow", single_pass=False, backward=False,
               options={"window": 56, "stride": 28, "perturbations_per_eval": 8}),
     )
 }
@@ -79,4 +69,4 @@ def method_spec(method: str) -> MethodSpec:
     try:
         return METHOD_SPECS[method]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHOD_SPECS)}") from None
+        raise UserError("error_unknown_method", method=repr(method), choices=", ".join(METHOD_SPECS)) from None

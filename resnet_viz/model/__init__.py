@@ -7,7 +7,7 @@
 - ``preprocess``: an image file or array to the network's input (pixel budget, EXIF, modes);
 - ``runtime``, ``layout``, ``cpu``: device, dtype, memory layout and thread count of a loaded model.
 
-Imports from: nothing else in resnet_viz.
+Imports from: i18n.
 """
 
 from .fingerprint import weights_sha256

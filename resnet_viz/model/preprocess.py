@@ -29,6 +29,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor, nn
 
+from ..i18n import UserError, tr
+
 __all__ = [
     "ImageError", "ImageSource", "MAX_PIXELS", "BACKGROUND", "load_image", "to_rgb", "preprocess", "denormalize",
     "crop_image", "limit_aspect", "working_side", "original_size",
@@ -59,18 +61,36 @@ _QUARTER_TURNS = (Image.Transpose.TRANSPOSE, Image.Transpose.ROTATE_270, Image.T
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 
 
-class ImageError(ValueError):
-    """The input is not an image we can analyse; the message says which and why, in one line."""
+class ImageError(UserError):
+    """The input is not an image we can analyse; the message says which and why, in one line.
+
+    ``str()`` names the image and Pillow's reason (the CLI prints it); the app says
+    ``text(lang)`` ("This image cannot be analysed: ...") in the visitor's language.
+    """
 
     def __init__(self, name: str, reason: str, code: str = "unreadable", **details: int) -> None:
         self.name = name
         self.reason = " ".join(reason.split())  # one line, whatever Pillow's message held
         # What went wrong, as a key with its numbers, so the app can say it in the visitor's language.
         self.code, self.details = code, details
-        super().__init__(f"{name}: {self.reason}")
+        super().__init__("error_image", reason=_Reason(self))
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.reason}"
 
     def __reduce__(self):  # keep it picklable despite the constructor's arguments
         return _image_error, (self.name, self.reason, self.code, self.details)
+
+
+class _Reason:
+    """Why an image was refused, in a language: English keeps Pillow's own detail."""
+
+    def __init__(self, error: ImageError) -> None:
+        self.error = error
+
+    def text(self, lang: str) -> str:
+        error = self.error
+        return error.reason if lang == "en" else tr(f"image_reason_{error.code}", lang, **error.details)
 
 
 def _image_error(name: str, reason: str, code: str, details: dict[str, int]) -> ImageError:

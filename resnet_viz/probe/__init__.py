@@ -6,7 +6,7 @@
 - ``architecture``, ``receptive_field``: the paper's table and each stage's receptive field, computed
   from the modules; ``hooks``: forward taps; ``targets``: which class a measurement is about.
 
-Imports from: model.
+Imports from: model, i18n.
 """
 
 from .analysis import AnalysisTensors, analyze, analyze_batch

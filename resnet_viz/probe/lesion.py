@@ -19,6 +19,7 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
+from ..i18n import UserError
 from ..model.preprocess import ImageSource
 from ..model.resnet import BlockInfo, ResNet
 from ..model.runtime import autocast, image_input
@@ -51,16 +52,15 @@ def resolve_scales(model: ResNet, scales: Mapping[str, float]) -> dict[str, floa
     resolved: dict[str, float] = {}
     for key, value in scales.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-            raise ValueError(f"scale for {key!r} must be a number in [0, 1], got {value!r}")
+            raise UserError("error_scale_value", key=repr(key), value=repr(value))
         if key in stages:
             resolved.update({name: float(value) for name, b in blocks.items() if b.stage == key})
         elif key in blocks:
             resolved[key] = float(value)
         else:
             names = list(blocks)
-            raise ValueError(
-                f"unknown block {key!r}; use a stage ({', '.join(sorted(stages))}) or a block "
-                f"{names[0]} ... {names[-1]} ({len(names)} blocks)"
+            raise UserError(
+                "error_scale_block", key=repr(key), stages=", ".join(sorted(stages)), first=names[0], last=names[-1], count=len(names)
             )
     return resolved
 

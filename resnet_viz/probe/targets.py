@@ -8,6 +8,8 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
+from ..i18n import UserError
+
 __all__ = ["Target", "TargetError", "match_target", "resolve_target", "target_info"]
 
 Target = int | str | None
@@ -21,12 +23,12 @@ def resolve_target(model: torch.nn.Module, target: Target, logits: Tensor | None
             raise ValueError("target=None needs the image's logits to find the top-1 class")
         return int(logits.argmax())
     if isinstance(target, bool):  # bool is an int subclass; True is not a class
-        raise ValueError(f"unknown target {target!r}; use a class index 0-{len(categories) - 1} or an ImageNet label")
+        raise UserError("error_unknown_target", target=repr(target), last=len(categories) - 1)
     if isinstance(target, int) or (isinstance(target, Tensor) and target.numel() == 1):
         index = int(target)
         if 0 <= index < len(categories):
             return index
-        raise ValueError(f"unknown target {index}; use a class index 0-{len(categories) - 1} or an ImageNet label")
+        raise UserError("error_unknown_target", target=index, last=len(categories) - 1)
     if isinstance(target, str):
         wanted = target.strip().lower()
         for index, label in enumerate(categories):
@@ -35,10 +37,7 @@ def resolve_target(model: torch.nn.Module, target: Target, logits: Tensor | None
         index = _as_index(wanted)
         if index is not None:
             return resolve_target(model, index, logits)
-    raise ValueError(
-        f"unknown target {target!r}; use a class index 0-{len(categories) - 1} or an ImageNet label "
-        f"such as {categories[281]!r}"
-    )
+    raise UserError("error_unknown_target_label", target=repr(target), last=len(categories) - 1, example=repr(categories[281]))
 
 
 def target_info(model: torch.nn.Module, logits: Tensor, index: int) -> dict[str, Any]:

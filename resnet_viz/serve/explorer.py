@@ -23,7 +23,7 @@ from ..explain.attribution import attribute as run_attribution
 from ..explain.attribution import channel_weights
 from ..explain.feature_vis import visualize_channel
 from ..explain.methods import method_spec
-from ..i18n import image_error, tr
+from ..i18n import UserError, tr
 from ..model.preprocess import ImageError, ImageSource, load_image, working_side
 from ..probe.analysis import analyze
 from ..probe.gradient_flow import gradient_flow
@@ -43,10 +43,6 @@ Progress = Callable[[float], None]
 
 # The app's feature visualisations: 128 px is the recipe's size, 256 steps its default (Olah et al.).
 FEATURE_VIS_SETTINGS = {"size": 128, "steps": 256, "seed": 0}
-
-
-class UserError(ValueError):
-    """Something the visitor can fix; the app shows the message as it is."""
 
 
 class Explorer:
@@ -92,7 +88,7 @@ class Explorer:
         session = self.current(session_id)
         if session is None:
             evicted = valid_session_id(session_id) and self.store.evicted(session_id)
-            raise UserError(tr("error_evicted" if evicted else "error_first", lang))
+            raise UserError("error_evicted" if evicted else "error_first", lang)
         return session
 
     def current(self, session_id: str) -> Session | None:
@@ -120,7 +116,7 @@ class Explorer:
     def _keep(self, session_id: str, analysis: Analysis, lang: str) -> Session:
         """A new session around ``analysis`` for this visitor; refused for ids no client makes."""
         if not valid_session_id(session_id):
-            raise UserError(tr("error_session", lang))
+            raise UserError("error_session", lang)
         session = Session(analysis)
         self.store.put(session_id, session)
         return session
@@ -149,11 +145,11 @@ class Explorer:
     def _analysis(self, image: str | None, arch: str, lang: str) -> Analysis:
         """Model. One forward pass; the result keeps its stage tensors for re-rendering."""
         if not image:
-            raise UserError(tr("error_first", lang))
+            raise UserError("error_first", lang)
         try:
             picture = self.picture(image, arch)  # decoded before taking the model, which others may be waiting for
-        except ImageError as exc:  # in the visitor's language
-            raise UserError(image_error(exc, lang)) from None
+        except ImageError as exc:  # said in the visitor's language (str() of an ImageError is Pillow's English)
+            raise UserError("error_image", lang, reason=exc) from None
         with self.registry.lease(arch) as model:
             report, tensors = analyze(model, picture, top_k=5, return_tensors=True)
         return Analysis(
@@ -167,13 +163,13 @@ class Explorer:
     def analyze(self, image: str | None, arch: str, session_id: str, lang: str = "en") -> Session:
         """Model. Analyse the visitor's photo; their session keeps the result for re-rendering."""
         if not valid_session_id(session_id):  # refused before any work
-            raise UserError(tr("error_session", lang))
+            raise UserError("error_session", lang)
         return self._keep(session_id, self._analysis(image, arch, lang), lang)
 
     def analyze_example(self, image: str, arch: str, session_id: str, lang: str = "en") -> Session:
         """Model (once per arch). The example every visitor sees first, analysed once and shared."""
         if not valid_session_id(session_id):
-            raise UserError(tr("error_session", lang))
+            raise UserError("error_session", lang)
         key = (arch, str(image))
         with self._examples_lock:
             if key not in self._examples:
@@ -228,18 +224,17 @@ class Explorer:
         and stop with :class:`Cancelled` when the visitor presses Cancel (``session.cancel``).
         Grad-CAM for the top-1 at C5 and the ladder come from the shared, once-computed ladder.
         """
-        spec = _user_errors(method_spec, method)
+        spec = method_spec(method)
         if target is None and not options and method == "gradcam_ladder":
             return self.ladder(session)
         x = session.analysis.input
         if spec.cost == "fast":
             with self.registry.lease(session.arch) as model:
-                result = _user_errors(run_attribution, model, x, method, target=target, stage=stage, progress=progress, **options)
+                result = run_attribution(model, x, method, target=target, stage=stage, progress=progress, **options)
             return result
         started = time.perf_counter()
-        with self._slow_run(session, f"{method} was cancelled", progress) as (model, between_batches):
-            result = _user_errors(
-                run_attribution, model, x, method, target=target, stage=stage, progress=between_batches, **options
+        with self._slow_run(session, tr("cancelled", method=spec.name()), progress) as (model, between_batches):
+            result = run_attribution(model, x, method, target=target, stage=stage, progress=between_batches, **options
             )
         images = spec.evaluations(result["options"])
         self._learn(session.arch, spec.backward, (time.perf_counter() - started) / images)
@@ -301,14 +296,13 @@ class Explorer:
         cached = self.cached_visualization(session.arch, stage, channel)
         if cached is not None:
             return cached
-        what = f"the visualisation of {stage} channel {channel} was cancelled"
+        what = tr("featvis_cancelled", stage=stage, channel=channel)
         with self._slow_run(session, what, progress) as (model, between_steps):
             key = self.feature_cache.key(model, stage, channel, self.feature_vis)
             cached = self.feature_cache.get(key)  # computed by the run this one waited for
             if cached is not None:
                 return cached
-            result = _user_errors(
-                visualize_channel, model, stage, int(channel), progress=between_steps, **self.feature_vis
+            result = visualize_channel(model, stage, int(channel), progress=between_steps, **self.feature_vis
             )
             meta = result.to_json()
             self.feature_cache.put(key, result.image, meta)
@@ -340,14 +334,5 @@ class Explorer:
     def scaled(self, session: Session, scales: Mapping[str, float]) -> dict[str, Any]:
         """Model. Top-5 with residual branches scaled (by stage or block), beside the intact top-5."""
         with self.registry.lease(session.arch) as model:
-            return _user_errors(lesion, model, session.analysis.input, scales=dict(scales))
+            return lesion(model, session.analysis.input, scales=dict(scales))
 
-
-def _user_errors(fn: Callable, *args: Any, **kwargs: Any) -> Any:
-    """Run ``fn``; a bad image or a bad choice becomes a :class:`UserError` with the same message."""
-    try:
-        return fn(*args, **kwargs)
-    except ImageError as exc:
-        raise UserError(f"This image cannot be analysed: {exc.reason}") from None
-    except ValueError as exc:
-        raise UserError(str(exc)) from None

@@ -18,13 +18,13 @@ from PIL import Image
 
 from ..explain.attribution import LAYER_STAGES, attribute, attribution_json
 from ..explain.methods import METHOD_SPECS
-from ..i18n import image_error, tr
+from ..i18n import UserError
 from ..model.preprocess import ImageError
 from ..model.resnet import ARCHS
 from ..probe.analysis import analyze
 from ..probe.gradient_flow import gradient_flow
 from ..probe.lesion import lesion
-from ..serve.explorer import Explorer, UserError, _user_errors
+from ..serve.explorer import Explorer
 from .attributions import resolve_target_text
 from .inputs import ChoiceDropdown, TextInput, finite_number, shown
 from .page import ASSETS, MODEL_QUEUE, friendly, visitor
@@ -41,7 +41,7 @@ def _image_errors(lang: str) -> Iterator[None]:
     try:
         yield
     except ImageError as exc:
-        raise UserError(image_error(exc, lang)) from None
+        raise UserError("error_image", lang, reason=exc) from None
 
 
 class Endpoints:
@@ -54,7 +54,7 @@ class Endpoints:
     def _picture(self, image: str | None, arch: str, lang: str) -> Image.Image:
         """The photo decoded (small) for ``arch``, before taking the model others may be waiting for."""
         if not image:
-            raise UserError(tr("error_no_image", lang))
+            raise UserError("error_no_image", lang)
         with _image_errors(lang):
             return self.explorer.picture(image, arch)
 
@@ -62,7 +62,7 @@ class Endpoints:
         """``fn(model, picture, ...)`` with the model leased."""
         picture = self._picture(image, arch, lang)
         with self.explorer.registry.lease(arch) as model:
-            return _user_errors(fn, model, picture, *args, **kwargs)
+            return fn(model, picture, *args, **kwargs)
 
     def analyze(self, image: str | None, arch: str, lang: str = "en") -> dict[str, Any]:
         """:func:`resnet_viz.analyze`'s JSON (batched with concurrent requests)."""
@@ -83,7 +83,7 @@ class Endpoints:
             return attribution_json(self._run(attribute, image, arch, lang, method, **options))
         picture = self._picture(image, arch, lang)
         with self.explorer.registry.long_lease(arch) as (model, lease):
-            result = _user_errors(attribute, model, picture, method, progress=lambda _: lease.pause_for_short(), **options)
+            result = attribute(model, picture, method, progress=lambda _: lease.pause_for_short(), **options)
         return attribution_json(result)
 
     def gradient_flow(self, image: str | None, arch: str, target: str | int | None, lang: str = "en") -> dict[str, Any]:
@@ -100,21 +100,21 @@ class Endpoints:
             try:
                 scales = json.loads(scales) if scales.strip() else None
             except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than Python's stack
-                raise UserError(tr("error_scales_json", lang, example=SCALES_EXAMPLE)) from None
+                raise UserError("error_scales_json", lang, example=SCALES_EXAMPLE) from None
         if not scales:
             return None
         if not isinstance(scales, dict):
-            raise UserError(tr("error_scales_json", lang, example=SCALES_EXAMPLE))
+            raise UserError("error_scales_json", lang, example=SCALES_EXAMPLE)
         model = self.explorer.registry.get(arch).model
         stages = [s.name for s in model.stages[1:]]
         blocks = [b.name for b in model.blocks()]
         for name, value in scales.items():
             if name not in stages and name not in blocks:
-                raise UserError(tr("error_scales_name", lang, name=shown(name), stages=", ".join(stages), arch=arch,
-                                   first=blocks[0], last=blocks[-1]))
+                raise UserError("error_scales_name", lang, name=shown(name), stages=", ".join(stages), arch=arch,
+                                   first=blocks[0], last=blocks[-1])
             number = finite_number(value)
             if number is None or not 0 <= number <= 1:
-                raise UserError(tr("error_scales_value", lang, name=name, value=shown(value)))
+                raise UserError("error_scales_value", lang, name=name, value=shown(value))
         return scales
 
 

@@ -16,11 +16,11 @@ from PIL import Image
 
 from ..draw import render
 from ..explain.methods import METHOD_SPECS, method_spec
-from ..i18n import tr
+from ..i18n import UserError, tr
 from ..model.resnet import stage_table
 from ..probe.targets import TargetError, match_target
 from ..serve.cancel import Cancelled
-from ..serve.explorer import Explorer, UserError
+from ..serve.explorer import Explorer
 from ..serve.sessions import Session
 from .inputs import ChoiceDropdown, ChoiceRadio
 from .page import HIDDEN, I18N, Page, friendly, visitor
@@ -50,7 +50,7 @@ def resolve_target_text(value: str | int | None, lang: str) -> int | None:
         return match_target(_categories(), text)
     except TargetError as exc:
         candidates = ", ".join(exc.candidates)
-        raise UserError(tr(f"error_target_{exc.code}", lang, query=exc.query, candidates=candidates)) from None
+        raise UserError(f"error_target_{exc.code}", lang, query=exc.query, candidates=candidates) from None
 
 
 def delta_words(result: dict[str, Any], lang: str) -> str:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import gradio as gr
 from PIL import Image
 
-from ..i18n import tr
+from ..i18n import UserError, tr
 from ..serve.cancel import Cancelled
-from ..serve.explorer import Explorer, UserError
+from ..serve.explorer import Explorer
 from ..serve.sessions import Session
 from .page import I18N, Page, friendly, visitor
 
@@ -28,10 +28,10 @@ PATCH_SIZE = 96  # exemplar patches (11-64 px in the index) are shown enlarged w
 def _check_channel(session: Session, stage: str, channel: int | float | None, lang: str) -> int:
     tensor = session.stages.get(stage)
     if tensor is None:
-        raise UserError(tr("error_stage", lang, stage=stage, stages=", ".join(session.stages)))
+        raise UserError("error_stage", lang, stage=stage, stages=", ".join(session.stages))
     number = int(channel or 0)
     if not 0 <= number < tensor.shape[0]:
-        raise UserError(tr("error_channel", lang, stage=stage, last=tensor.shape[0] - 1, channel=number))
+        raise UserError("error_channel", lang, stage=stage, last=tensor.shape[0] - 1, channel=number)
     return number
 
 

@@ -22,13 +22,12 @@ import gradio as gr
 from gradio.components.plot import PlotData
 
 from ..degradation.chart import degradation_chart
-from ..degradation.data import DataError, check_cifar10, cifar10_root
+from ..degradation.data import DataError, check_cifar10
 from ..degradation.experiment import DegradationConfig, DegradationResult
 from ..degradation.runner import RunSnapshot
 from ..draw import charts
-from ..i18n import EN, tr
+from ..i18n import UserError, catalogue_words, tr
 from ..serve.degradation_lab import DegradationLab, RunTooCostly
-from ..serve.explorer import UserError
 from .inputs import ChoiceRadio, Choices, NumberInput
 from .page import HIDDEN, I18N, Page, friendly, visitor
 
@@ -38,14 +37,13 @@ DEPTHS = (20, 32, 44, 56)  # the paper's Fig. 6 depths (6n + 2)
 STEPS_RANGE = (10, 64_000)  # 64k: the paper's whole CIFAR-10 schedule
 TICK_S = 1.0
 WATCH_S = 5.0  # how soon an open page notices a run another visitor started
-_CHART_PREFIX = "dchart_"
 
 
 def chart_words(lang: str) -> dict[str, str]:
     """The chart's words in ``lang``; English where no installed font can draw Hangul."""
     if lang == "ko" and charts.hangul_font() is None:
         lang = "en"
-    return {k[len(_CHART_PREFIX):]: tr(k, lang) for k in EN if k.startswith(_CHART_PREFIX)}
+    return catalogue_words("dchart_", lang)
 
 
 class _Plots:
@@ -156,22 +154,22 @@ class DegradationSection:
         """The controls' values checked (they are the client's data) on top of the section's config."""
         choices = ", ".join(map(str, self.depth_choices))
         if not depths:
-            raise UserError(tr("error_degr_depths", lang, choices=choices))
+            raise UserError("error_degr_depths", lang, choices=choices)
         chosen = []
         for value in depths:
             if isinstance(value, bool) or not isinstance(value, (int, str)) or str(value) not in map(str, self.depth_choices):
-                raise UserError(tr("error_degr_depth", lang, value=value, choices=choices))
+                raise UserError("error_degr_depth", lang, value=value, choices=choices)
             chosen.append(int(value))
         if data not in ("offline", "cifar10"):
-            raise UserError(tr("error_degr_data", lang, value=data))
+            raise UserError("error_degr_data", lang, value=data)
         lo, hi = STEPS_RANGE
         if isinstance(steps, bool) or not isinstance(steps, (int, float)) or steps != int(steps) or not lo <= steps <= hi:
-            raise UserError(tr("error_degr_steps", lang, lo=lo, hi=hi, value=steps))
+            raise UserError("error_degr_steps", lang, lo=lo, hi=hi, value=steps)
         if data == "cifar10":
             try:
                 check_cifar10()
-            except DataError as exc:
-                raise UserError(tr("degr_no_cifar", lang, message=str(exc), root=cifar10_root())) from None
+            except DataError:
+                raise UserError("degr_no_cifar", lang) from None
         return dataclasses.replace(self.config, depths=tuple(sorted(set(chosen))), data=data, steps=int(steps))
 
     def start(self, sid: str, lang: str, depths: Sequence[Any] | None, data: Any, steps: Any, drawn: Hashable | None = None):
@@ -180,8 +178,8 @@ class DegradationSection:
         try:
             started = self.lab.start(config, owner=sid)
         except RunTooCostly as exc:
-            raise UserError(tr("error_degr_budget", lang, minutes=exc.minutes, limit_minutes=exc.limit_minutes,
-                               max_steps=exc.max_steps)) from None
+            raise UserError("error_degr_budget", lang, minutes=exc.minutes, limit_minutes=exc.limit_minutes,
+                               max_steps=exc.max_steps) from None
         plot, status, active, key = self.view(lang, drawn)
         if started:
             note = tr("degr_started", lang, networks=2 * len(config.depths), steps=config.steps, data=config.data)

@@ -21,9 +21,10 @@ from typing import Any, Callable, Sequence
 import gradio as gr
 
 from ..degradation.experiment import DegradationConfig
-from ..i18n import STRINGS, language, tr
+from ..i18n import STRINGS, UserError, language, tr
 from ..model.resnet import ARCHS
-from ..serve.explorer import Explorer, UserError
+from ..serve.cancel import Cancelled
+from ..serve.explorer import Explorer
 from ..serve.sessions import Session
 from .inputs import ChoiceDropdown, ExamplePicker, example_picker
 from .photo_input import PhotoInput
@@ -57,24 +58,31 @@ def _fresh_session_id() -> str:
 
 
 def friendly(fn: Callable) -> Callable:
-    """Show a UserError as a gr.Error with its message (and one log line, not a traceback: it is the
-    visitor's input, not a bug); a cancelled computation ends quietly; anything else stays a server
-    error with its traceback."""
+    """Show a UserError as a gr.Error in the visitor's language (and one log line, not a traceback:
+    it is the visitor's input, not a bug). Anything else but Gradio's own errors and a cancelled
+    run is a bug: logged with its traceback, shown as a generic message in the visitor's language."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
-            log.info("%s: %s", fn.__name__, exc)
-            raise gr.Error(str(exc), title=_error_title(args, kwargs), print_exception=False) from None
+            log.info("%s: %s", fn.__name__, exc.text("en"))
+            lang = _language(args, kwargs)
+            raise gr.Error(exc.text(lang), title=tr("error_title", lang), print_exception=False) from None
+        except (gr.Error, Cancelled):
+            raise
+        except Exception:
+            log.exception("%s failed", fn.__name__)
+            lang = _language(args, kwargs)
+            raise gr.Error(tr("error_internal", lang), title=tr("error_title", lang), print_exception=False) from None
 
     return wrapper
 
 
-def _error_title(args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+def _language(args: Sequence[Any], kwargs: dict[str, Any]) -> str:
     request = kwargs.get("request") or next((a for a in args if isinstance(a, gr.Request)), None)
-    return tr("error_title", visitor(request)[1])
+    return "en" if request is None else language(request.headers.get("accept-language"))
 
 
 @dataclass

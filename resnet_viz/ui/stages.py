@@ -10,10 +10,10 @@ import gradio as gr
 from PIL import Image
 
 from ..draw import render
-from ..i18n import tr
+from ..i18n import UserError, tr
 from ..model.resnet import stage_table
 from ..probe.architecture import architecture_table
-from ..serve.explorer import Explorer, UserError
+from ..serve.explorer import Explorer
 from ..serve.sessions import Session
 from . import channel_panel
 from .inputs import ChoiceRadio, NumberInput, SliderInput, TileClick
@@ -34,7 +34,7 @@ def _receptive_fields(explorer: Explorer, arch: str) -> dict[str, int]:
 def _stage_tensor(session: Session, stage: str, lang: str):
     tensor = session.stages.get(stage)
     if tensor is None:
-        raise UserError(tr("error_stage", lang, stage=stage, stages=", ".join(session.stages)))
+        raise UserError("error_stage", lang, stage=stage, stages=", ".join(session.stages))
     return tensor
 
 
@@ -62,7 +62,7 @@ def channel_view(session: Session, stage: str, channel: int | float | None, opac
     tensor = _stage_tensor(session, stage, lang)
     number = int(channel or 0)
     if not 0 <= number < tensor.shape[0]:
-        raise UserError(tr("error_channel", lang, stage=stage, last=tensor.shape[0] - 1, channel=number))
+        raise UserError("error_channel", lang, stage=stage, last=tensor.shape[0] - 1, channel=number)
     alpha = min(max(float(opacity), 0.0), 1.0)
     words = labels(lang)
     title = words["title_channel"].format(stage=stage, channel=number, arch=session.arch)
