@@ -33,6 +33,7 @@ def _with_precision(model, precision: str):
     return reduced
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_autocast_runs_the_models_precision_on_its_device(resnet18, examples, precision):
     reduced = _with_precision(resnet18, precision)
@@ -68,6 +69,7 @@ def test_exact_float32_turns_tf32_off_and_restores_the_switches_even_after_an_er
         torch.backends.cuda.matmul.allow_tf32 = saved["tf32_matmul"]
 
 
+@pytest.mark.slow
 def test_the_app_leaves_cudas_arithmetic_at_torchs_defaults():
     # A fresh process: what the app's start does (parse, build the demo, load the model, analyse),
     # without launching. The GPU test's float32 tolerance is chosen for exactly these switches.
@@ -120,6 +122,7 @@ def _emulated_tf32(model):
             handle.remove()
 
 
+@pytest.mark.slow
 def test_the_gpu_tolerances_keep_room_over_the_same_arithmetic_emulated_here(resnet50, examples):
     """support.LOGIT_TOLERANCE's source, measured again: each bound is at least 2x the error of
     its arithmetic emulated on this CPU for the tests' random ResNet-50 on the four examples."""
