@@ -90,6 +90,15 @@ EN: dict[str, str] = {
         "through F(x), next to a *plain twin* with the same weights and no shortcuts (each block outputs ReLU(F(x))). "
         "**Lesions** (Veit et al. 2016): remove one block's residual branch at a time and watch the prediction."
     ),
+    "flow_twin_note": (
+        "**What the plain twin shows, and what it does not.** The twin is this very network with its shortcuts "
+        "removed: the same trained weights and the same BatchNorm statistics, both learned for the residual network, "
+        "where every block's input still carries x. Without x its activations drift from the scale those statistics "
+        "expect, so its prediction means nothing. Its curve shows how much gradient the residual branches alone pass "
+        "back through *these* weights: what the shortcuts carry in this network. It is not a plain network trained "
+        "without shortcuts (that one learns other weights), nor a plain network at initialisation: the Degradation "
+        "section below trains plain networks of their own, from their own initialisation."
+    ),
     "flow_button": "Measure gradient flow",
     "flow_plot_label": "Gradient flow (log scale)",
     "lesion_button": "Run the lesion sweep",
@@ -463,6 +472,15 @@ KO: dict[str, str] = {
         "**기울기 흐름**: 대상 로짓의 기울기가 각 블록의 입력에 지름길과 F(x)를 통해 얼마나 도달하는지, 같은 "
         "가중치에 지름길만 없앤 *plain 쌍둥이*(각 블록이 ReLU(F(x))를 출력)와 비교합니다. "
         "**블록 제거**(Veit et al. 2016): 블록의 잔차 가지를 하나씩 없애며 예측이 어떻게 바뀌는지 봅니다."
+    ),
+    "flow_twin_note": (
+        "**plain 쌍둥이가 보여 주는 것과 보여 주지 않는 것.** 쌍둥이는 바로 이 네트워크에서 지름길만 뺀 것입니다. 학습된 "
+        "가중치도 BatchNorm 통계도 그대로인데, 둘 다 모든 블록의 입력에 x가 함께 들어오는 잔차 네트워크를 위해 학습된 "
+        "값입니다. x가 빠지면 활성값의 크기가 그 통계가 기대하는 크기에서 벗어나므로 쌍둥이의 예측에는 의미가 없습니다. "
+        "곡선이 보여 주는 것은 *이 가중치*에서 잔차 가지만으로 기울기가 얼마나 거꾸로 전달되는지, 곧 이 네트워크에서 "
+        "지름길이 나르는 몫입니다. 지름길 없이 학습한 plain 네트워크(그런 네트워크는 다른 가중치를 배웁니다)도, 초기화 "
+        "직후의 plain 네트워크도 아닙니다. 아래 성능 저하(degradation) 절에서는 plain 네트워크를 자기 초기화부터 직접 "
+        "학습합니다."
     ),
     "flow_button": "기울기 흐름 측정",
     "flow_plot_label": "기울기 흐름 (로그 스케일)",
