@@ -38,11 +38,12 @@ log = logging.getLogger(__name__)
 WARMUP = 1  # untimed forwards per layout: the first one builds kernels and allocates, so is slower
 RUNS = 3  # timed forwards per layout at most; the median decides
 DECISIVE_RUNS = 2  # ... but after this many, a layout faster in every sample wins at once
-# A ResNet-50 forward launches about 160 kernels, a few microseconds each: at batch 1 a GPU spends
-# its time launching them, the same in either layout, and the layouts' timings differ by noise.
-# At 32 images the arithmetic dominates (and 32 is the batch of the exemplar index; the app's own
-# batches reach 8). An estimate, not a measurement: no GPU has been lent to this project yet, and
-# bench/bench_gpu.py shows, batch by batch, whether the layouts differ by more than their spread.
+# A ResNet-50 forward launches about 175 kernels (53 convolutions, 53 BNs, 49 ReLUs, 16 additions,
+# the pools and the head), a few microseconds each, for 4 GFLOPs of arithmetic: at batch 1 a GPU
+# spends its time launching them, the same in either layout, and the layouts' timings differ by
+# noise. At 32 images the arithmetic weighs more (32 is also the exemplar index's batch; the app's
+# own batches reach 8). An estimate, not a measurement: no GPU has been lent to this project yet;
+# python -m bench.bench_gpu shows, batch by batch, whether the layouts differ beyond their spread.
 GPU_TIMING_BATCH = 32
 
 ForwardTimer = Callable[[nn.Module, Tensor], float]  # seconds one forward of the model on the batch took
