@@ -121,7 +121,8 @@ def main() -> None:
         notes=[
             f"Both apps ran the same occlusion: {options} ({evaluations} images).",
             f"before / now, medians of per-round ratios: B waited {per_round(0):.1f}x as long; "
-            f"A's occlusion took {per_round(1):.2f}x as long (near 1: the same work, so the wait measures the gating).",
+            f"A's occlusion took {per_round(1):.2f}x as long (the same images in both: where this is far from 1, "
+            f"the occlusion's own cost differed too, not only the gating).",
         ],
         absolute="B's wait is what a visitor waits; the target is on it",
     )

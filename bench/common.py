@@ -96,10 +96,12 @@ def ratio_rows(
     for name, samples in times.items():
         r = ratio(times, name, baseline)
         target = targets.get(name)
+        # Three decimals where two would print the target itself: "1.10x MISSED" against <= 1.10x reads wrong.
+        shown = f"{r:.3f}x" if target is not None and f"{r:.2f}" == f"{target:.2f}" else f"{r:.2f}x"
         rows.append({
             "what": f"{name} (baseline)" if name == baseline and "baseline" not in name else name,
             "median ms": f"{median_ms(samples):.1f}",
-            "ratio": f"{r:.2f}x",
+            "ratio": shown,
             "target": "" if target is None else f"<= {target:.2f}x",
             "verdict": "" if target is None else verdict(r, target),
         })
