@@ -4,6 +4,8 @@ Benchmarks that measure the running app start ``python app.py --weights random``
 computation as ImageNet weights) with :func:`start_app` and call it with :class:`AppClient`:
 Gradio's REST API (upload once, then ``POST /gradio_api/call/<name>`` and read the event stream),
 lighter than gradio_client, so a load test measures the app rather than the client.
+:class:`QueueSession` joins events on Gradio's queue as one session of its choosing, as a page
+(or a hostile script) does, to measure what one session's flood does to another's wait.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["PHOTOS", "ROOT", "AppClient", "free_port", "start_app", "stop_app", "wait_for"]
+__all__ = ["PHOTOS", "ROOT", "AppClient", "QueueSession", "default_data", "free_port", "start_app", "stop_app", "wait_for"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = [ROOT / "assets" / name for name in ("coffee.png", "rocket.jpg", "astronaut.png", "chelsea.png")]
@@ -92,3 +94,40 @@ class AppClient:
 
     def close(self) -> None:
         self.http.close()
+
+
+class QueueSession:
+    """One session on Gradio's queue: events joined by index (``POST /gradio_api/queue/join``),
+    results read from the session's event stream (``GET /gradio_api/queue/data``)."""
+
+    def __init__(self, url: str, session_hash: str) -> None:
+        self.session_hash = session_hash
+        self.http = httpx.Client(base_url=url, timeout=300)
+
+    def join(self, fn_index: int, data: list) -> httpx.Response:
+        """200 with {"event_id"} when accepted, else Gradio's or the app's refusal."""
+        return self.http.post("/gradio_api/queue/join", json={
+            "fn_index": fn_index, "data": data, "session_hash": self.session_hash, "trigger_id": None})
+
+    def wait(self, event_id: str, timeout: float = 900) -> dict:
+        """The event's completed message; reads the session's stream until it comes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.http.stream("GET", "/gradio_api/queue/data", params={"session_hash": self.session_hash}) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("data:"):
+                        message = json.loads(line[5:])
+                        if message.get("msg") == "process_completed" and message.get("event_id") == event_id:
+                            return message
+            time.sleep(0.05)  # the stream closed before our event completed: open it again
+        raise TimeoutError(f"no result for {event_id} within {timeout} s")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def default_data(config: dict, dependency: dict) -> list:
+    """A plausible value for each input of an event (from the page's /config): the component's default."""
+    components = {c["id"]: c for c in config["components"]}
+    return [None if components[cid]["type"] == "state" else components[cid].get("props", {}).get("value")
+            for cid in dependency["inputs"]]
