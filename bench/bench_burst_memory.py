@@ -1,6 +1,6 @@
 """The app's resident memory around bursts of concurrent analyses of one large image.
 
-    python bench/bench_burst_memory.py [--bursts 8 30] [--size 7000] [--arch resnet50] [--root DIR]
+    python -m bench.bench_burst_memory [--bursts 8 30] [--size 7000] [--arch resnet50] [--root DIR]
 
 It starts `python app.py --weights random` from ``--root`` (default: this checkout; point it at
 another checkout to measure that code), uploads one SIZE x SIZE PNG (a few hundred kB: flat
@@ -8,26 +8,20 @@ colours compress well, which is the attack: a small file that decodes to many pi
 model with one analysis of a small photo, and then for each burst sends N /analyze calls at the
 same instant. It samples the server's RSS (/proc/PID/status) every 20 ms and prints, per burst:
 RSS before, the peak during the burst, and RSS 5 s after the last answer ("kept" = after - before).
-A refused image (over the pixel budget) counts as an answer: the point is what the server holds.
+A refused image (over the pixel budget) counts as an answer: the point is what the server holds,
+so the megabytes are absolute on purpose (to compare two checkouts, run it with each --root).
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import tests.conftest  # noqa: E402,F401 (first: tests.app_server alone is a circular import)
-from bench.bench_app import _free_port, _wait_for  # noqa: E402
-from bench.common import machine  # noqa: E402
-from tests.app_server import RestClient  # noqa: E402
+from bench.common import machine, report
+from bench.served_app import ROOT, AppClient, start_app, stop_app, wait_for
 
 MB = 2**20
 
@@ -66,7 +60,7 @@ def burst(url: str, upload: dict, arch: str, n: int, pid: int) -> tuple[int, int
     gate = threading.Barrier(n)
 
     def client() -> None:
-        rest = RestClient(url)
+        rest = AppClient(url)
         gate.wait()
         try:
             rest.call("analyze", upload, arch)
@@ -99,30 +93,27 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# bench_burst_memory: {args.size}x{args.size} PNG, /analyze, {args.arch}, random weights, CPU, "
           f"app from {args.root}\n# {machine()}")
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, str(args.root / "app.py"), "--arch", args.arch, "--weights", "random", "--device", "cpu",
-         "--port", str(port)],
-        cwd=args.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/"
+    server, url = start_app(args.root, arch=args.arch)
+    rows = []
     try:
-        _wait_for(url)
+        wait_for(url)
         with tempfile.TemporaryDirectory() as tmp:
             big = large_png(Path(tmp) / "large.png", args.size)
             print(f"# the PNG: {big.stat().st_size / 1000:.0f} kB, {args.size * args.size / 1e6:.0f} megapixels")
-            rest = RestClient(url)
+            rest = AppClient(url)
             rest.call("analyze", rest.upload(ROOT / "assets" / "chelsea.png"), args.arch)  # the model, loaded
             upload = rest.upload(big)
             rest.close()
-        print(f"{'burst':>5} {'before MB':>10} {'peak MB':>8} {'after 5 s MB':>13} {'kept MB':>8} {'refused':>8} {'seconds':>8}")
         for n in args.bursts:
             before, peak, after, errors, seconds = burst(url, upload, args.arch, n, server.pid)
-            print(f"{n:>5} {before / MB:>10.0f} {peak / MB:>8.0f} {after / MB:>13.0f} {(after - before) / MB:>8.0f} "
-                  f"{errors:>8} {seconds:>8.1f}", flush=True)
+            rows.append({"burst": n, "before MB": f"{before / MB:.0f}", "peak MB": f"{peak / MB:.0f}",
+                         "after 5 s MB": f"{after / MB:.0f}", "kept MB": f"{(after - before) / MB:.0f}",
+                         "refused": errors, "seconds": f"{seconds:.1f}"})
+            print(f"burst of {n}: peak {peak / MB:.0f} MB", flush=True)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_app(server)
+    report(f"server memory around bursts of /analyze on a {args.size}x{args.size} PNG", rows,
+           absolute="what the server holds is the point")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The degradation lab's live run as the app will drive it, and what it costs the app's visitors.
 
-    flock /work/cpu.lock python bench/bench_degradation.py [--threads 1 2] [--context spawn]
+    flock /work/cpu.lock python -m bench.bench_degradation [--threads 1 2] [--context spawn]
         [--analyze-rounds 8] [--skip-live] [--skip-analyze] [--skip-app]
 
 1. Live run: the default experiment (four networks, offline data) in a DegradationRunner's own
@@ -16,22 +16,21 @@
    call with the lab's pause switched off (``yield_to_app = False``) and one with it on (the app's
    behaviour: the registry's activity listener holds the run while the model computes), in
    alternating order, plus calls with no run at all.
+1 is an absolute time on purpose (the live run's budget: at most 3 minutes, a point at least every
+2 s); 2 and 3 compare each setting with the idle median (x of idle).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import machine  # noqa: E402
-from resnet_viz import DegradationConfig, DegradationRunner, analyze, load_model  # noqa: E402
+from bench.common import machine, report
+from resnet_viz import DegradationConfig, DegradationRunner, analyze, load_model
 
 PHOTO = sorted((Path(__file__).resolve().parent.parent / "assets").glob("*.jpg"))[0]
 
@@ -160,33 +159,33 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# {machine()}; runner context {args.context}", flush=True)
     if not args.skip_live:
-        print("## live run: default config (plain-20, plain-56, ResNet-20, ResNet-56; offline data)")
+        rows = []
         for threads in args.threads:
             r = live_run(threads, args.context)
-            print(
-                f"threads {r['threads']}: total {r['total_s']:.1f} s, first point after {r['first_point_s']:.1f} s, "
-                f"{r['points']} points, gap median {r['gap_median_s']:.2f} s / p90 {r['gap_p90_s']:.2f} s / "
-                f"max {r['gap_max_s']:.2f} s; final training error "
-                + ", ".join(f"{k} {100 * v:.1f}%" for k, v in r["final_train_error"].items()),
-                flush=True,
-            )
-    if not args.skip_analyze:
-        print("## analyze(resnet50, random weights) in the app process, run with 1 thread")
-        times = analyze_during_run(args.analyze_rounds, args.context)
+            rows.append({
+                "threads": r["threads"], "total": f"{r['total_s']:.1f} s", "first point": f"{r['first_point_s']:.1f} s",
+                "points": r["points"], "gap median": f"{r['gap_median_s']:.2f} s", "gap p90": f"{r['gap_p90_s']:.2f} s",
+                "gap max": f"{r['gap_max_s']:.2f} s",
+                "final training error": ", ".join(f"{k} {100 * v:.1f}%" for k, v in r["final_train_error"].items()),
+            })
+        report("live run: default config (offline data)", rows,
+               absolute="the live run's budget: at most 3 minutes, a point at least every 2 s")
+
+    def x_of_idle(times: dict[str, list[float]]) -> list[dict]:
         idle = statistics.median(times["idle"])
-        for key, samples in times.items():
-            m = statistics.median(samples)
-            print(f"{key:<22} median {1000 * m:7.0f} ms  max {1000 * max(samples):7.0f} ms  x{m / idle:.2f} of idle")
+        return [{"setting": key, "median": f"{1000 * statistics.median(samples):.0f} ms",
+                 "max": f"{1000 * max(samples):.0f} ms", "x of idle": f"{statistics.median(samples) / idle:.2f}"}
+                for key, samples in times.items()]
+
+    if not args.skip_analyze:
+        times = analyze_during_run(args.analyze_rounds, args.context)
+        report("analyze(resnet50, random weights) in the app process, run with 1 thread", x_of_idle(times))
 
     if not args.skip_app:
-        print("## the app's /analyze (resnet50, random weights, HTTP) while the lab's run trains (1 thread)")
         times, run = app_analyze_during_run(args.analyze_rounds)
-        idle = statistics.median(times["idle"])
-        for key, samples in times.items():
-            m = statistics.median(samples)
-            print(f"{key:<30} median {1000 * m:7.0f} ms  max {1000 * max(samples):7.0f} ms  x{m / idle:.2f} of idle")
-        print(f"the run meanwhile: {run['steps_per_s']:.1f} steps/s, held {run['pauses']} times by the app's listener")
-
+        report("the app's /analyze (resnet50, random weights, HTTP) while the lab's run trains (1 thread)",
+               x_of_idle(times), notes=[f"the run meanwhile: {run['steps_per_s']:.1f} steps/s, "
+                                        f"held {run['pauses']} times by the app's listener"])
 
 if __name__ == "__main__":
     main()

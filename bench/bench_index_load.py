@@ -1,12 +1,13 @@
 """How long ``load_index`` takes for an exemplar index of the largest kind, now that loading checks
 every thumbnail (its header, then a full PNG decode) besides every entry and field.
 
-    flock /work/cpu.lock python bench/bench_index_load.py [--patches 35136] [--rounds 3]
+    flock /work/cpu.lock python -m bench.bench_index_load [--patches 35136] [--rounds 3]
 
 ResNet-50 at k = 9 holds at most 35,136 thumbnails (one per top-k slot), 64 px PNGs of about 5 kB.
 The index is a real one (ResNet-50, random weights, two generated photos) whose patch table is
 filled up to ``--patches`` with blurred-noise 64 px PNGs of that size; nothing is downloaded.
-Prints the median of the rounds for the whole load and for the thumbnail check alone.
+Prints the median of the rounds for the whole load and for the thumbnail check alone: absolute
+times on purpose, what opening an index of that size costs (one contender, nothing to run in turn).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import resnet_viz  # noqa: E402
-from resnet_viz.exemplars.store import ExemplarIndex, _check_patches, load_index  # noqa: E402
+import resnet_viz
+from bench.common import report
+from resnet_viz.exemplars.store import ExemplarIndex, _check_patches, load_index
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,10 +65,13 @@ def main() -> None:
             started = time.perf_counter()
             _check_patches(loaded._patches, 64, path.name)
             checks.append(time.perf_counter() - started)
-    print(f"{full.patch_count:,} thumbnails, {size_mb:.0f} MB file")
-    print(f"load_index: median {statistics.median(loads):.2f} s ({', '.join(f'{t:.2f}' for t in loads)})")
-    print(f"of which the thumbnail check: median {statistics.median(checks):.2f} s "
-          f"({1e6 * statistics.median(checks) / full.patch_count:.0f} us per thumbnail)")
+    report(f"load_index of {full.patch_count:,} thumbnails, a {size_mb:.0f} MB file, {args.rounds} rounds", [
+        {"what": "load_index", "median": f"{statistics.median(loads):.2f} s",
+         "each round": ", ".join(f"{t:.2f}" for t in loads)},
+        {"what": "of which the thumbnail check", "median": f"{statistics.median(checks):.2f} s",
+         "each round": ", ".join(f"{t:.2f}" for t in checks),
+         "per thumbnail": f"{1e6 * statistics.median(checks) / full.patch_count:.0f} us"},
+    ], absolute="what opening an index of this size costs")
 
 
 if __name__ == "__main__":

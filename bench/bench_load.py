@@ -1,34 +1,28 @@
 """The running app under load: 1, 4 and 8 clients calling /analyze at once, with and without
 micro-batching.
 
-    python bench/bench_load.py [--arch resnet50] [--seconds 20]
+    python -m bench.bench_load [--arch resnet50] [--seconds 20]
 
 It starts `python app.py --weights random` (the same computation as ImageNet weights) twice, with
 and without --batching, uploads the example photos once, then lets N client threads call
 /analyze back to back for --seconds against each app in turn, and reports the median and p95
-latency, the requests per second each app completed, and their ratio.
+latency, the requests per second each app completed, and their ratio (the figure that counts:
+both apps ran in turn on the same machine; the latencies are absolute, what N visitors wait).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.bench_app import PHOTOS, _free_port, _wait_for  # noqa: E402
-from bench.common import machine  # noqa: E402
-from tests.app_server import RestClient  # noqa: E402
+from bench.common import machine, percentile, report
+from bench.served_app import PHOTOS, ROOT, AppClient, start_app, stop_app, wait_for
 
 
 def load(url: str, arch: str, clients: int, seconds: float) -> tuple[list[float], float]:
-    setup = RestClient(url)
+    setup = AppClient(url)
     uploads = [setup.upload(p) for p in PHOTOS]
     for upload in uploads:  # warm-up: every photo once
         setup.call("analyze", upload, arch)
@@ -38,7 +32,7 @@ def load(url: str, arch: str, clients: int, seconds: float) -> tuple[list[float]
     start = threading.Barrier(clients)
 
     def client(k: int) -> None:
-        rest = RestClient(url)
+        rest = AppClient(url)
         start.wait()
         i = k
         while time.perf_counter() < stop:
@@ -57,16 +51,6 @@ def load(url: str, arch: str, clients: int, seconds: float) -> tuple[list[float]
     return latencies, len(latencies) / (time.perf_counter() - began)
 
 
-def start_server(arch: str, batching: bool) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--arch", arch, "--weights", "random", "--device", "cpu",
-         "--port", str(port), "--batching" if batching else "--no-batching"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    return server, f"http://127.0.0.1:{port}/"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="resnet50")
@@ -75,26 +59,33 @@ def main() -> None:
     print(f"# bench_load: /analyze, {args.arch}, random weights, CPU\n# {machine()}")
     # Both apps run side by side (an idle app costs nothing) and are measured in turn for each
     # number of clients, so a slow spell of the machine does not land on one setting only.
-    servers = {batching: start_server(args.arch, batching) for batching in (False, True)}
+    servers = {batching: start_app(ROOT, "--batching" if batching else "--no-batching", arch=args.arch)
+               for batching in (False, True)}
+    rows = []
     try:
         for _, url in servers.values():
-            _wait_for(url)
-        print(f"{'clients':>7} {'batching':<9} {'median ms':>10} {'p95 ms':>8} {'req/s':>7} {'requests':>9}")
+            wait_for(url)
         for clients in (1, 4, 8):
             rates = {}
             for batching, (_, url) in servers.items():
                 latencies, rates[batching] = load(url, args.arch, clients, args.seconds)
-                p95 = sorted(latencies)[max(0, int(round(0.95 * len(latencies))) - 1)]
-                print(
-                    f"{clients:>7} {'on' if batching else 'off':<9} {1000 * statistics.median(latencies):>10.0f} "
-                    f"{1000 * p95:>8.0f} {rates[batching]:>7.2f} {len(latencies):>9}",
-                    flush=True,
-                )
-            print(f"{clients:>7} throughput with batching / without: {rates[True] / rates[False]:.2f}x", flush=True)
+                rows.append({
+                    "clients": clients,
+                    "batching": "on" if batching else "off",
+                    "median ms": f"{1000 * statistics.median(latencies):.0f}",
+                    "p95 ms": f"{1000 * percentile(latencies, 95):.0f}",
+                    "requests/s": f"{rates[batching]:.2f}",
+                    "requests": len(latencies),
+                })
+                print(f"{clients} clients, batching {rows[-1]['batching']}: {rows[-1]['requests/s']} requests/s",
+                      flush=True)
+            rows[-1]["with / without batching"] = f"{rates[True] / rates[False]:.2f}x"
     finally:
         for server, _ in servers.values():
-            server.terminate()
-            server.wait(timeout=30)
+            stop_app(server)
+    report("/analyze under load: N clients back to back", rows,
+           notes=["with / without batching: requests per second of the two apps, measured in turn."],
+           absolute="the latencies are what N visitors wait; the throughput ratio is the comparison")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Our ResNet vs torchvision's, and analyze() vs a bare torchvision forward, on this CPU.
 
-    python bench/bench_model.py [--rounds 30] [--arch resnet50]
+    python -m bench.bench_model [--rounds 50] [--arch resnet50]
 
 Each comparison runs its contenders in turn, round after round, in one process, and prints
 medians and their ratios (absolute times on a shared machine are noise; ratios are not).
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -25,11 +24,9 @@ import torch
 import torchvision
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import interleaved, machine, report  # noqa: E402
-from resnet_viz import analyze, load_model  # noqa: E402
-from resnet_viz.model.runtime import MEMORY_FORMATS  # noqa: E402
+from bench.common import interleaved, machine, ratio, ratio_rows, report, verdict
+from resnet_viz import analyze, load_model
+from resnet_viz.model.runtime import MEMORY_FORMATS
 
 PHOTO = Path(__file__).resolve().parent.parent / "assets" / "chelsea.png"
 OTHER = {"nchw": "channels-last", "channels-last": "nchw"}
@@ -44,10 +41,6 @@ def with_baselines(times: dict[str, list[float]], nchw: str, channels_last: str)
         "baseline: per-round faster torchvision layout": [min(a, b) for a, b in zip(times[nchw], times[channels_last])],
         **times,
     }, headline
-
-
-def ratio_to(times: dict[str, list[float]], name: str, baseline: str) -> float:
-    return statistics.median(s / b for s, b in zip(times[name], times[baseline]))
 
 
 def main() -> None:
@@ -89,13 +82,12 @@ def main() -> None:
         args.rounds,
     )
     times, baseline = with_baselines(times, tv_nchw, tv_cl)
-    report("forward pass", times, baseline, {})
     same = {chosen: f"resnet_viz forward as loaded ({chosen})", other: f"resnet_viz forward, other layout ({other})"}
-    print(
-        f"resnet_viz vs torchvision in the same layout: NCHW {ratio_to(times, same['nchw'], tv_nchw):.2f} "
-        f"(target <= 1.05), channels-last {ratio_to(times, same['channels-last'], tv_cl):.2f}",
-        flush=True,
-    )
+    same_nchw, same_cl = ratio(times, same["nchw"], tv_nchw), ratio(times, same["channels-last"], tv_cl)
+    report("forward pass", ratio_rows(times, baseline), notes=[
+        f"resnet_viz vs torchvision in the same layout: NCHW {same_nchw:.2f}x (target <= 1.05x: "
+        f"{verdict(same_nchw, 1.05)}), channels-last {same_cl:.2f}x",
+    ])
 
     def bare(model, layout):
         batch = transforms(Image.open(PHOTO).convert("RGB")).unsqueeze(0).contiguous(memory_format=layout)
@@ -112,9 +104,10 @@ def main() -> None:
         args.rounds,
     )
     times, baseline = with_baselines(times, bare_nchw, bare_cl)
-    report("one-pass analysis", times, baseline, {"analyze()": 1.15})
-    strict = ratio_to(times, "analyze()", "baseline: per-round faster torchvision layout")
-    print(f"analyze() vs the per-round faster torchvision layout (stricter): {strict:.2f}", flush=True)
+    strict = ratio(times, "analyze()", "baseline: per-round faster torchvision layout")
+    report("one-pass analysis", ratio_rows(times, baseline, {"analyze()": 1.15}), notes=[
+        f"analyze() vs the per-round faster torchvision layout (stricter): {strict:.2f}x ({verdict(strict, 1.15)})",
+    ])
 
 
 if __name__ == "__main__":

@@ -1,49 +1,33 @@
 """One session floods the queue; how long does another visitor's analysis wait? Before and after.
 
-    python bench/bench_queue_share.py [--arch resnet18] [--rounds 3] [--before af639b6]
+    python -m bench.bench_queue_share [--arch resnet18] [--rounds 3] [--before af639b6]
 
 Two apps side by side with `--weights random`: the code at ``--before`` (a temporary git worktree;
 by default the commit before each session got a share of the queue) and the working tree. In each
 round, for each app in turn, session A (raw HTTP, as a hostile tab would) joins 40 feature
 visualisations and 40 analyses as fast as it can; 1 s later session B asks for one analysis. It
-reports how long B waited, or why B was refused, and how A's joins were answered.
+reports how long B waited, or why B was refused, and how A's joins were answered. B's wait is an
+absolute time on purpose: it is what a visitor behind a flood waits.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import tests.conftest  # noqa: E402, F401  (first: tests.app_server alone is a circular import)
-from bench.bench_app import PHOTOS, _free_port, _wait_for  # noqa: E402
-from bench.common import machine  # noqa: E402
-from tests.app_server import RestClient  # noqa: E402
-from tests.queue_client import QueueClient, default_data  # noqa: E402
-
-
-def start(code: Path, arch: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "app.py", "--arch", arch, "--weights", "random", "--device", "cpu", "--port", str(port)],
-        cwd=code, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    return server, f"http://127.0.0.1:{port}"
+from bench.common import load_average, machine, report
+from bench.served_app import PHOTOS, ROOT, AppClient, QueueSession, default_data, start_app, stop_app, wait_for
 
 
 def one_round(url: str, arch: str) -> tuple[float | None, str, Counter]:
     """(seconds B waited or None, B's refusal, A's join answers by HTTP status)."""
-    rest = RestClient(url)
+    rest = AppClient(url)
     config = rest.http.get("/config").json()
     events = {dep["api_name"]: dep for dep in config["dependencies"] if dep.get("api_name")}
 
@@ -53,18 +37,20 @@ def one_round(url: str, arch: str) -> tuple[float | None, str, Counter]:
         return values_
 
     photo = rest.upload(PHOTOS[0])
-    a = QueueClient(url, f"flooder-{uuid.uuid4().hex[:8]}")
-    a.run(events["on_load"]["id"], data("on_load", arch))
+    a = QueueSession(url, f"flooder-{uuid.uuid4().hex[:8]}")
+    loaded = a.join(events["on_load"]["id"], data("on_load", arch))
+    assert loaded.status_code == 200, (loaded.status_code, loaded.text)
+    a.wait(loaded.json()["event_id"])
     answers = Counter(a.join(events["on_compute"]["id"], data("on_compute", "C4", n)).status_code for n in range(40))
     answers += Counter(a.join(events["analyze"]["id"], data("analyze", photo, arch)).status_code for _ in range(40))
     time.sleep(1.0)
-    b = QueueClient(url, f"visitor-{uuid.uuid4().hex[:8]}")
+    b = QueueSession(url, f"visitor-{uuid.uuid4().hex[:8]}")
     began = time.perf_counter()
     joined = b.join(events["analyze"]["id"], data("analyze", photo, arch))
     if joined.status_code != 200:
         waited, refusal = None, f"HTTP {joined.status_code}: {joined.json().get('detail')}"
     else:
-        b.results([joined.json()["event_id"]], timeout=900)
+        b.wait(joined.json()["event_id"], timeout=900)
         waited, refusal = time.perf_counter() - began, ""
     for client in (a, b):
         client.close()
@@ -80,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# bench_queue_share: one session joins 40 feature visualisations + 40 analyses; another asks for one "
           f"analysis; {args.arch}, random weights, CPU")
-    print(f"# {machine()}; load average {os.getloadavg()[0]:.1f} at the start")
+    print(f"# {machine()}; at the start: {load_average()}")
     with tempfile.TemporaryDirectory(prefix="resnet-viz-before-") as scratch:
         before = Path(scratch) / "before"
         subprocess.run(["git", "worktree", "add", "--detach", str(before), args.before], cwd=ROOT, check=True,
@@ -90,22 +76,26 @@ def main() -> None:
             results: dict[str, list] = {name: [] for name in codes}
             for _ in range(args.rounds):
                 for name, code in codes.items():  # in turn; one app at a time, started afresh for each round,
-                    server, url = start(code, args.arch)  # so the flood's leftover jobs never slow the other
+                    server, url = start_app(code, arch=args.arch)  # so the flood's leftover jobs never slow the other
                     try:
-                        _wait_for(url)
+                        wait_for(url)
                         results[name].append(one_round(url, args.arch))
                     finally:
-                        server.terminate()
-                        server.wait(timeout=30)
+                        stop_app(server)
+            rows = []
             for name, rounds in results.items():
                 waits = [w for w, _, _ in rounds if w is not None]
                 refusals = [r for _, r, _ in rounds if r]
                 joins = sum((c for _, _, c in rounds), Counter())
-                median = f"{statistics.median(waits):.2f} s" if waits else "-"
-                print(f"{name:<22} B waited: median {median} ({', '.join(f'{w:.2f}' for w in waits) or 'never served'}); "
-                      f"B refused {len(refusals)} of {len(rounds)}{': ' + refusals[0] if refusals else ''}; "
-                      f"A's joins by HTTP status: {dict(sorted(joins.items()))}")
-            print(f"# load average {os.getloadavg()[0]:.1f} at the end")
+                rows.append({
+                    "app": name,
+                    "B waited (median)": f"{statistics.median(waits):.2f} s" if waits else "-",
+                    "each round": ", ".join(f"{w:.2f}" for w in waits) or "never served",
+                    "B refused": f"{len(refusals)} of {len(rounds)}{': ' + refusals[0] if refusals else ''}",
+                    "A's joins by HTTP status": str(dict(sorted(joins.items()))),
+                })
+            report("another session's analysis behind one session's flood", rows,
+                   absolute="B's wait is what a visitor behind a flood waits")
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=ROOT, capture_output=True)
 

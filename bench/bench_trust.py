@@ -1,34 +1,31 @@
 """The trust measures against one bare torchvision forward, on this CPU.
 
-    python bench/bench_trust.py [--rounds 2] [--arch resnet50] [--skip-all-methods]
+    python -m bench.bench_trust [--rounds 2] [--arch resnet50] [--skip-all-methods]
 
 Ratios (median of per-round ratios; contenders run in turn each round, in one process), against
 one bare batch-1 torchvision forward in the model's memory layout, measured side by side:
 - deletion + insertion for one Grad-CAM map, 28 steps each (target <= 45x);
 - the full trust report for Grad-CAM: the 6-step cascade, deletion and insertion at 28 steps,
   ROAD at 9 percentiles, both baselines (target <= 200x).
-Then, once, the "compare all methods" table: the full report for every method on one photo.
-Random weights: the time does not depend on their values.
+Then, once, the "compare all methods" table: the full report for every method on one photo, its
+wall time also counted in bare forwards timed just before and after (absolute on purpose: what a
+visitor waits for the table). Random weights: the time does not depend on their values.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torchvision
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import interleaved, machine, report  # noqa: E402
-from resnet_viz import attribute, load_model, trust_report  # noqa: E402
-from resnet_viz.model.runtime import image_input, memory_format  # noqa: E402
-from resnet_viz.trust import faithfulness  # noqa: E402
-from resnet_viz.trust.report import COMPARABLE_METHODS  # noqa: E402
+from bench.common import interleaved, load_average, machine, ratio_rows, report
+from resnet_viz import attribute, load_model, trust_report
+from resnet_viz.model.runtime import image_input, memory_format
+from resnet_viz.trust import faithfulness
+from resnet_viz.trust.report import COMPARABLE_METHODS
 
 PHOTO = Path(__file__).resolve().parent.parent / "assets" / "chelsea.png"
 
@@ -40,7 +37,7 @@ def main() -> None:
     parser.add_argument("--skip-all-methods", action="store_true")
     parser.add_argument("--only-all-methods", action="store_true", help="just the compare-all-methods table's time")
     args = parser.parse_args()
-    print(f"# bench_trust: {args.arch}, batch 1, 224x224, CPU\n# {machine()}\n# load average {os.getloadavg()}")
+    print(f"# bench_trust: {args.arch}, batch 1, 224x224, CPU\n# {machine()}\n# at start: {load_average()}")
     model = load_model(args.arch, "random", "cpu")
     layout = memory_format(model)
     print(f"# layout {model.meta.runtime.layout}")
@@ -74,16 +71,16 @@ def main() -> None:
         args.rounds,
         warmup=0,
     )
-    report(
-        "Trust measures vs one bare torchvision forward",
-        times,
-        "bare torchvision forward",
-        {"deletion + insertion, one map, 28 steps": 45.0, "full trust report, Grad-CAM": 200.0},
-    )
     detail = last["report"]
     f = detail.methods["gradcam"].faithfulness
-    print(f"# last full report: {detail.timing_ms['total']:.0f} ms; cascade {detail.methods['gradcam'].randomisation.timing_ms:.0f} ms, "
-          f"faithfulness {f.timing_ms:.0f} ms: " + ", ".join(f"{k} {v:.0f} ms" for k, v in f.phases_ms.items()))
+    report(
+        "Trust measures vs one bare torchvision forward",
+        ratio_rows(times, "bare torchvision forward",
+                   {"deletion + insertion, one map, 28 steps": 45.0, "full trust report, Grad-CAM": 200.0}),
+        notes=[f"last full report: {detail.timing_ms['total']:.0f} ms; cascade "
+               f"{detail.methods['gradcam'].randomisation.timing_ms:.0f} ms, faithfulness {f.timing_ms:.0f} ms: "
+               + ", ".join(f"{k} {v:.0f} ms" for k, v in f.phases_ms.items())],
+    )
     if not args.skip_all_methods:
         _all_methods(model, x, bare_forward)
 
@@ -103,11 +100,14 @@ def _all_methods(model, x, bare_forward) -> None:
         bare_forward()
         forward_s.append(time.perf_counter() - start)
     forward = sorted(forward_s)[len(forward_s) // 2]
-    print(f"## compare all methods ({len(COMPARABLE_METHODS)} methods, full report each): {seconds:.1f} s = "
-          f"{seconds / forward:.0f} bare forwards of {1000 * forward:.0f} ms (load average {os.getloadavg()[0]:.1f})", flush=True)
-    for name, ms in table.timing_ms.items():
-        print(f"  {name:<24} {ms / 1000:7.1f} s", flush=True)
-
+    rows = [{"method": name, "full report": f"{ms / 1000:.1f} s"} for name, ms in table.timing_ms.items()]
+    report(
+        f"compare all methods ({len(COMPARABLE_METHODS)} methods, full report each)",
+        rows,
+        notes=[f"in all {seconds:.1f} s = {seconds / forward:.0f} bare forwards of {1000 * forward:.0f} ms "
+               "(median of 3 just before and 3 just after)"],
+        absolute="the table's wall time is what a visitor waits for it",
+    )
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """Acceptance of the degradation lab on the offline data: the default run, one seed after another.
 
-    flock /work/cpu.lock python bench/degradation_acceptance.py --seeds 10 11 12 [--threads 1] [--json OUT]
+    flock /work/cpu.lock python -m bench.degradation_acceptance --seeds 10 11 12 [--threads 1] [--json OUT]
         [--set lr=0.02 steps=1200 milestones=0.6,0.85] [--gratings BIN_FILL=0.5 NOISE=0.06]
 
 ``--set`` overrides DegradationConfig fields (tuples as comma lists) and ``--gratings`` the
@@ -25,17 +25,14 @@ import dataclasses
 import json
 import math
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import machine  # noqa: E402
-from resnet_viz import DegradationConfig, degradation_experiment  # noqa: E402
-from resnet_viz.degradation import gratings as gratings_data  # noqa: E402
+from bench.common import machine, report
+from resnet_viz import DegradationConfig, degradation_experiment
+from resnet_viz.degradation import gratings as gratings_data
 
 NETS = ("plain-20", "plain-56", "ResNet-20", "ResNet-56")
 FIELDS = {f.name: f.default for f in dataclasses.fields(DegradationConfig)}
@@ -93,11 +90,12 @@ def main() -> None:
     def column(name: str) -> list[float]:
         return [rows[s]["final_train_error"][name] for s in args.seeds]
 
-    print("\nfinal training error (%), mean and spread (max - min) over seeds:")
+    rows = []
     for name in NETS:
         values = column(name)
-        print(f"  {name:<10} mean {100 * statistics.mean(values):5.1f}  spread {100 * (max(values) - min(values)):4.1f}"
-              f"  per seed {', '.join(f'{100 * v:.1f}' for v in values)}")
+        rows.append({"network": name, "mean": f"{100 * statistics.mean(values):.1f}",
+                     "spread (max - min)": f"{100 * (max(values) - min(values)):.1f}",
+                     "per seed": ", ".join(f"{100 * v:.1f}" for v in values)})
     n = DegradationConfig(**overrides).final_train_size
     spread = max(max(column(k)) - min(column(k)) for k in ("ResNet-20", "ResNet-56"))
     plain_gap = [p56 - p20 for p20, p56 in zip(column("plain-20"), column("plain-56"))]
@@ -108,11 +106,13 @@ def main() -> None:
     ]
     degradation = all(g > 0 for g in plain_gap)
     no_degradation = all(g <= e for g, e in zip(resnet_gap, noise))
-    print(f"plain-56 - plain-20:   {', '.join(f'{100 * g:+.1f}' for g in plain_gap)} points -> "
-          f"{'higher for every seed' if degradation else 'NOT higher for every seed'}")
-    print(f"ResNet-56 - ResNet-20: {', '.join(f'{100 * g:+.1f}' for g in resnet_gap)} points; noise "
-          f"{', '.join(f'{100 * e:.1f}' for e in noise)} (seed spread {100 * spread:.1f}) -> "
-          f"{'within noise for every seed' if no_degradation else 'ABOVE noise for some seed'}")
+    report("final training error (%) over seeds", rows, notes=[
+        f"plain-56 - plain-20:   {', '.join(f'{100 * g:+.1f}' for g in plain_gap)} points -> "
+        f"{'higher for every seed' if degradation else 'NOT higher for every seed'}",
+        f"ResNet-56 - ResNet-20: {', '.join(f'{100 * g:+.1f}' for g in resnet_gap)} points; noise "
+        f"{', '.join(f'{100 * e:.1f}' for e in noise)} (seed spread {100 * spread:.1f}) -> "
+        f"{'within noise for every seed' if no_degradation else 'ABOVE noise for some seed'}",
+    ])
     if args.json:
         summary = {"machine": machine(), "overrides": overrides, "gratings": args.gratings, "seeds": rows, "noise": noise, "seed_spread": spread,
                    "plain_gap": plain_gap, "resnet_gap": resnet_gap}

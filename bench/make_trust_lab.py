@@ -1,7 +1,7 @@
 """Make the trust checks' trained lab network(s), the checkpoints under assets/.
 
-    python bench/make_trust_lab.py                       # assets/trust_lab_true.pt
-    python bench/make_trust_lab.py --labels permuted     # the data randomisation test's network
+    python -m bench.make_trust_lab                       # assets/trust_lab_true.pt
+    python -m bench.make_trust_lab --labels permuted     # the data randomisation test's network
 
 Trains :class:`resnet_viz.trust.LabConfig`'s defaults (ResNet-20 on 2,000 scenes of 32x32 with a
 16x16 grating, 600 SGD steps of 32, cosine lr from 0.05; permuted labels: 1,000 steps on 500
@@ -20,10 +20,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from resnet_viz.trust.data_randomisation import PERMUTED_CONFIG, TRUE_CONFIG  # noqa: E402
-from resnet_viz.trust.lab import save_lab_network, train_lab_network  # noqa: E402
+from bench.common import report
+from resnet_viz.trust.data_randomisation import PERMUTED_CONFIG, TRUE_CONFIG
+from resnet_viz.trust.lab import save_lab_network, train_lab_network
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -39,7 +38,9 @@ def main() -> None:
     network = train_lab_network(config, progress=lambda f: print(f"\r{100 * f:5.1f}% {time.perf_counter() - start:6.0f} s", end="", file=sys.stderr))
     out = args.out or ASSETS / f"trust_lab_{args.labels}.pt"
     save_lab_network(network, out)
-    print(f"\n{out}: {json.dumps(network.to_json())}")
+    print(file=sys.stderr)
+    report(f"trained lab network, wrote {out} ({time.perf_counter() - start:.0f} s)",
+           [{"network": args.labels + " labels", "config and accuracies": json.dumps(network.to_json())}])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Record the default degradation run for the app to show before a live run (assets/degradation_recorded.json).
 
-    flock /work/cpu.lock python bench/record_degradation.py [--seed 0] [--threads 1] [--out assets/degradation_recorded.json]
+    flock /work/cpu.lock python -m bench.record_degradation [--seed 0] [--threads 1] [--out assets/degradation_recorded.json]
 
 The file is the run's :meth:`DegradationResult.to_json` plus how it was made: the command, the
 machine (CPU model, cores), torch's version and thread count, the date and the wall time.
@@ -18,11 +18,10 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.common import machine, report
+from resnet_viz import degradation_experiment
 
-from bench.common import machine  # noqa: E402
-from resnet_viz import degradation_experiment  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _rounded(value):
@@ -49,7 +48,7 @@ def main() -> None:
     wall = time.perf_counter() - tic
     payload = {
         "recorded": {
-            "command": shlex.join(["python", "bench/record_degradation.py", *sys.argv[1:]]),
+            "command": shlex.join(["python", "-m", "bench.record_degradation", *sys.argv[1:]]),
             "equivalent_cli": f"python -m resnet_viz degradation --seed {args.seed} --device cpu --threads {args.threads}",
             "machine": machine(),
             "platform": platform.platform(),
@@ -61,8 +60,8 @@ def main() -> None:
         **_rounded(result.to_json()),
     }
     Path(args.out).write_text(json.dumps(payload, separators=(",", ":")) + "\n")
-    print(f"wrote {args.out} ({wall:.0f} s): "
-          + ", ".join(f"{n.name} {100 * n.final_train_error:.1f}%" for n in result.networks))
+    report(f"recorded run, wrote {args.out} ({wall:.0f} s)",
+           [{"network": n.name, "final training error": f"{100 * n.final_train_error:.1f}%"} for n in result.networks])
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -111,11 +113,27 @@ def test_plain_twin_has_no_shortcut_contribution():
         assert not torch.allclose(resnet.layer1[0](stem), plain.layer1[0](stem))
 
 
-def test_he_initialisation():
+def test_he_initialisation_by_fan_out():
+    # He et al. 2015's normal initialisation in fan-out mode (torchvision's, and the CIFAR nets'):
+    # std sqrt(2 / (out_channels x 3 x 3)). A conv of equal widths has fan-in = fan-out, so only the
+    # three convs that change width tell the modes apart: there fan-in mode's std differs by sqrt(2)
+    # (16 -> 32, 32 -> 64) or 2.3x (the 3 -> 16 stem), far outside the sampling band.
+    torch.manual_seed(0)
     model = build_cifar_model(56)
-    conv = model.layer3[4].conv2.weight  # 64 filters of 64 x 3 x 3: fan-out 576
-    assert abs(conv.std().item() - (2 / (64 * 9)) ** 0.5) < 0.01
-    assert torch.all(model.layer3[4].bn2.weight == 1) and torch.all(model.layer3[4].bn2.bias == 0)
+    convs = {name: m.weight for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    assert {name for name, w in convs.items() if w.shape[0] != w.shape[1]} == {"conv1", "layer2.0.conv1", "layer3.0.conv1"}
+    for name, weight in convs.items():
+        out_channels, in_channels, kh, kw = weight.shape
+        fan_out, fan_in = out_channels * kh * kw, in_channels * kh * kw
+        # A sample std of n normal draws is within 4 standard errors (sigma / sqrt(2n)) of sigma.
+        band = 4 / math.sqrt(2 * weight.numel())
+        std = weight.std().item()
+        assert abs(std / math.sqrt(2 / fan_out) - 1) < band, (name, std)
+        assert abs(weight.mean().item()) < 4 * std / math.sqrt(weight.numel()), name
+        if fan_in != fan_out:
+            assert abs(std / math.sqrt(2 / fan_in) - 1) > band, (name, std)  # fan-in mode would fail here
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(bns) == 55 and all(torch.all(bn.weight == 1) and torch.all(bn.bias == 0) for bn in bns)
 
 
 @pytest.mark.parametrize("bad", [21, 0, 7, 56.0, "56", True])

@@ -10,11 +10,17 @@ import torch
 from resnet_viz import DegradationResult, build_cifar_model, degradation_experiment
 from resnet_viz.degradation.chart import DEGRADATION_LABELS, degradation_chart
 from resnet_viz.degradation.data import TrainingData
+from resnet_viz.model.runtime import exact_float32
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY = dict(depths=(8, 14), steps=12, batch_size=8, log_every=3, eval_every=6, eval_size=16, final_train_size=16)
+# TINY's networks' parameters, counted by hand for 4 classes: a 3x3 stem (3 -> 16, no bias) with its
+# BN (432 + 32); per block two 3x3 convs and two BNs (16 wide: 2 x 2,304 + 64; the first 32-wide
+# block 4,608 + 9,216 + 128, the others 2 x 9,216 + 128; 64-wide: 18,432 + 36,864 + 256, then
+# 2 x 36,864 + 256); option A adds nothing; the head 64 x 4 + 4.
+TINY_PARAMETERS = {8: 464 + 4_672 + 13_952 + 55_552 + 260, 14: 464 + 2 * 4_672 + 13_952 + 18_560 + 55_552 + 73_984 + 260}
 
 
 def tiny_data(n: int = 64, size: int = 8) -> TrainingData:
@@ -43,7 +49,8 @@ def test_result_has_the_documented_structure(data):
     for net in result.networks:
         assert net.residual == net.name.startswith("ResNet")
         assert net.shortcut == ("A" if net.residual else None)
-        assert net.parameters == sum(p.numel() for p in build_cifar_model(net.depth, num_classes=4).parameters())
+        assert net.parameters == TINY_PARAMETERS[net.depth]
+        assert sum(p.numel() for p in build_cifar_model(net.depth, num_classes=4).parameters()) == net.parameters
         assert net.steps == [3, 6, 9, 12]
         assert len(net.train_loss) == len(net.train_error) == len(net.lr) == 4
         assert net.test_steps == [6, 12]  # every eval_every steps, and the whole test split at the end
@@ -156,11 +163,42 @@ def test_cuda_without_cuda_is_a_value_error(data):
         degradation_experiment(**TINY, device="cuda", training_data=data)
 
 
+def assert_same_training(a: DegradationResult, b: DegradationResult, rtol: float = 1e-4) -> None:
+    """Two runs trained the same networks on the same batches: only float rounding tells them apart."""
+    assert [n.name for n in a.networks] == [n.name for n in b.networks]
+    for x, y in zip(a.networks, b.networks):
+        assert (x.parameters, x.steps, x.lr) == (y.parameters, y.steps, y.lr), x.name
+        assert x.train_loss == pytest.approx(y.train_loss, rel=rtol), x.name
+
+
+@pytest.mark.slow
+def test_another_summation_order_changes_only_rounding_and_another_seed_is_told_apart(data):
+    # What the CUDA test below relies on, checked on the CPU: two thread counts sum in another
+    # order (their losses differed by 2e-7 relative after 12 steps), another seed is another run.
+    one = degradation_experiment(**TINY, seed=3, device="cpu", training_data=data)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        two = degradation_experiment(**TINY, seed=3, device="cpu", training_data=data)
+    finally:
+        torch.set_num_threads(threads)
+    assert_same_training(one, two)
+    with pytest.raises(AssertionError):
+        assert_same_training(one, degradation_experiment(**TINY, seed=4, device="cpu", training_data=data))
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_runs_on_cuda(data):
-    result = degradation_experiment(**TINY, device="cuda", training_data=data)
-    assert result.device.startswith("cuda") and result.finished
+def test_cuda_trains_as_the_cpu_does(data):
+    # The same seed gives the same weights and batches on every device (the augmentation draws from
+    # a CPU generator), so in float32 without TF32 the curves differ by rounding only.
+    on_cpu = degradation_experiment(**TINY, device="cpu", training_data=data)
+    torch.cuda.reset_peak_memory_stats()
+    with exact_float32():
+        on_cuda = degradation_experiment(**TINY, device="cuda", training_data=data)
+    assert on_cuda.device.startswith("cuda") and on_cuda.finished
+    assert torch.cuda.max_memory_allocated() > 0  # the networks and their batches were there
+    assert_same_training(on_cuda, on_cpu, rtol=1e-3)
 
 
 def test_chart_draws_plain_dashed_and_residual_solid(data):

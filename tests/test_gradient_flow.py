@@ -90,3 +90,21 @@ def test_target_and_model_untouched(resnet18, examples):
     assert model_snapshot(resnet18) == before and hook_count(resnet18) == 0
     with pytest.raises(ValueError, match="unknown target 2000"):
         gradient_flow(resnet18, examples[1], target=2000)
+
+
+@pytest.mark.slow
+def test_the_lab_says_what_the_plain_twin_comparison_shows_and_what_not(registry):
+    # The twin keeps the residual network's weights and BN statistics: the page says so, in both
+    # languages, right under the chart, and points to the lab's own plain networks for the rest.
+    import app
+    from resnet_viz.i18n import STRINGS
+    from resnet_viz.serve.explorer import Explorer
+
+    demo = app.build_demo("resnet18", explorer=Explorer(registry))
+    (note,) = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "flow-twin-note"]
+    assert '"key": "flow_twin_note"' in note.value
+    english = ["same trained weights", "BatchNorm statistics", "prediction means nothing",
+               "not a plain network trained without shortcuts", "at initialisation", "Degradation"]
+    korean = ["BatchNorm 통계", "예측에는 의미가 없습니다", "초기화 직후", "성능 저하"]
+    assert [w for w in english if w not in STRINGS["en"]["flow_twin_note"]] == []
+    assert [w for w in korean if w not in STRINGS["ko"]["flow_twin_note"]] == []

@@ -14,7 +14,7 @@ import torchvision
 import resnet_viz
 from resnet_viz.cli.main import main
 from resnet_viz.model import layout as layout_module
-from resnet_viz.model.layout import choose_layout, forward_timer
+from resnet_viz.model.layout import GPU_TIMING_BATCH, choose_layout, forward_timer, timing_batch
 from resnet_viz.model.runtime import as_model_input, image_input, private_copy
 from resnet_viz.serve.registry import ModelRegistry
 
@@ -80,13 +80,32 @@ def test_a_decision_is_reused_for_the_same_model_in_the_process(resnet18, monkey
     assert other.chosen_by == "measured"
 
 
+def test_a_gpu_times_the_layouts_at_a_batch_above_its_launch_noise(resnet18):
+    # On a GPU a batch-1 forward is mostly kernel launches, the same in both layouts: the choice
+    # is timed at a batch larger than any the app runs (8), on a CPU at batch 1, as requests come.
+    assert timing_batch(torch.device("cpu")) == 1
+    assert timing_batch(torch.device("cuda")) == timing_batch(torch.device("cuda", 1)) == GPU_TIMING_BATCH > 8
+    seen = []
+
+    def timer(model, batch):
+        seen.append(tuple(batch.shape))
+        return 0.010 if _is_channels_last(batch) else 0.020
+
+    _, choice = choose_layout(_nchw_copy(resnet18), "auto", timer=timer)
+    assert set(seen) == {(1, 3, 224, 224)} and choice.batch == 1
+    seen.clear()
+    _, choice = choose_layout(_nchw_copy(resnet18), "auto", timer=timer, batch=GPU_TIMING_BATCH)
+    assert set(seen) == {(GPU_TIMING_BATCH, 3, 224, 224)} and choice.batch == GPU_TIMING_BATCH
+    assert choice.layout == "channels-last"
+
+
 def test_load_model_records_the_choice(monkeypatch):
     timer, _ = _fake_timer([0.030], [0.010])
     model = resnet_viz.load_model("resnet18", "random", "cpu", layout_timer=timer)
     runtime = model.meta.runtime
     assert (runtime.device, runtime.layout, runtime.dtype) == ("cpu", "channels-last", "float32")
     assert runtime.chosen_by == "measured"
-    assert runtime.forward_ms == {"nchw": 30.0, "channels-last": 10.0}
+    assert runtime.forward_ms == {"nchw": 30.0, "channels-last": 10.0} and runtime.timed_batch == 1
     assert runtime.threads == torch.get_num_threads()
     assert _is_channels_last(model.conv1.weight)
     # The same weights as the shared test model, whose layout was asked for.

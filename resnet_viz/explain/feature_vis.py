@@ -237,6 +237,10 @@ class ChannelOptimizer:
         fused = model_device(model).type in ("cpu", "cuda")
         self.optimizer = torch.optim.Adam([self.image.spectrum], lr=recipe.lr, fused=fused)
 
+    def random_view(self) -> Tensor:
+        """The image as this step sees it: shifted, scaled and rotated at random (signed)."""
+        return _random_view(self.image.signed(), self.recipe, self.generator)
+
     def network_input(self, signed: Tensor) -> Tensor:
         """A signed image (2 rgb - 1), normalised, on the model's device and in its layout."""
         return as_model_input(self.model, torch.addcmul(self.offset, signed, self.half_inv_std))
@@ -248,8 +252,7 @@ class ChannelOptimizer:
     def step(self) -> float:
         with torch.enable_grad():
             self.optimizer.zero_grad(set_to_none=True)
-            view = _random_view(self.image.signed(), self.recipe, self.generator)
-            activation = self.activation(self.network_input(view))
+            activation = self.activation(self.network_input(self.random_view()))
             (-activation).backward()  # ascend the activation; the weights need no gradient
             self.optimizer.step()
         return float(activation.detach())

@@ -8,6 +8,9 @@ round, so a slow spell of a shared machine hits both alike; each first forward (
 cuDNN builds its kernels) is left out, and each layout's median counts. Two timed rounds suffice
 when one layout wins every sample; otherwise a third decides.
 
+On a GPU the two are timed at a larger batch (:data:`GPU_TIMING_BATCH`): there a batch-1 forward
+is mostly kernel launches, alike in both layouts, so a batch-1 choice would follow the noise.
+
 A decision is kept for the process, per (arch, device, precision): loading the same model again
 reuses it instead of measuring again, and gets the same layout, so two loads give the same
 numbers.
@@ -28,13 +31,20 @@ from torch import Tensor, nn
 
 from .runtime import LAYOUTS, MEMORY_FORMATS, autocast
 
-__all__ = ["ForwardTimer", "LayoutChoice", "choose_layout", "forward_timer"]
+__all__ = ["GPU_TIMING_BATCH", "ForwardTimer", "LayoutChoice", "choose_layout", "forward_timer", "timing_batch"]
 
 log = logging.getLogger(__name__)
 
 WARMUP = 1  # untimed forwards per layout: the first one builds kernels and allocates, so is slower
 RUNS = 3  # timed forwards per layout at most; the median decides
 DECISIVE_RUNS = 2  # ... but after this many, a layout faster in every sample wins at once
+# A ResNet-50 forward launches about 175 kernels (53 convolutions, 53 BNs, 49 ReLUs, 16 additions,
+# the pools and the head), a few microseconds each, for 4 GFLOPs of arithmetic: at batch 1 a GPU
+# spends its time launching them, the same in either layout, and the layouts' timings differ by
+# noise. At 32 images the arithmetic weighs more (32 is also the exemplar index's batch; the app's
+# own batches reach 8). An estimate, not a measurement: no GPU has been lent to this project yet;
+# python -m bench.bench_gpu shows, batch by batch, whether the layouts differ beyond their spread.
+GPU_TIMING_BATCH = 32
 
 ForwardTimer = Callable[[nn.Module, Tensor], float]  # seconds one forward of the model on the batch took
 
@@ -44,6 +54,7 @@ class LayoutChoice:
     layout: str  # "nchw" or "channels-last"
     chosen_by: str  # "asked", "measured" or "measured earlier"
     forward_ms: dict[str, float]  # layout -> median forward in ms; empty when asked for
+    batch: int = 1  # the batch those forwards ran
 
 
 _decisions: dict[tuple[str, str, str], LayoutChoice] = {}
@@ -73,6 +84,11 @@ def forward_timer(device: torch.device) -> ForwardTimer:
     return timed
 
 
+def timing_batch(device: torch.device) -> int:
+    """How many images each timed forward carries: 1 on a CPU (the app's requests), more on a GPU."""
+    return GPU_TIMING_BATCH if device.type in ("cuda", "mps") else 1
+
+
 def _input_size(model: nn.Module) -> int:
     """The side of the square input the model's transforms produce (224 for torchvision's ResNets)."""
     crop = getattr(getattr(getattr(model, "meta", None), "transforms", None), "crop_size", None)
@@ -85,12 +101,12 @@ def _decisive(a: list[float], b: list[float]) -> bool:
 
 
 def _measure(
-    model: nn.Module, device: torch.device, timer: ForwardTimer, warmup: int, runs: int
+    model: nn.Module, device: torch.device, timer: ForwardTimer, warmup: int, runs: int, batch: int
 ) -> tuple[nn.Module, dict[str, float]]:
     """Both layouts timed in turn; returns the faster model and each layout's median in ms."""
     candidates = {"nchw": model, "channels-last": copy.deepcopy(model).to(memory_format=torch.channels_last)}
     size = _input_size(model)
-    noise = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+    noise = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
     inputs = {name: noise.contiguous(memory_format=MEMORY_FORMATS[name]) for name in candidates}
     samples: dict[str, list[float]] = {name: [] for name in candidates}
     with torch.inference_mode(), autocast(model):
@@ -114,13 +130,15 @@ def choose_layout(
     timer: ForwardTimer | None = None,
     warmup: int = WARMUP,
     runs: int = RUNS,
+    batch: int | None = None,
 ) -> tuple[nn.Module, LayoutChoice]:
     """The model in the layout asked for, or with ``layout="auto"`` the faster one on its device.
 
     ``model`` is in NCHW on its device, in eval mode. The returned module may be a converted copy.
     ``key`` (arch, device, precision) reuses this process's earlier decision for the same model;
     a caller's own ``timer`` always measures and leaves those decisions alone (tests use it to
-    fake timings). Only a measurement is logged (INFO), once.
+    fake timings). ``batch`` is the images per timed forward, by default :func:`timing_batch`
+    of the model's device. Only a measurement is logged (INFO), once.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
@@ -129,6 +147,7 @@ def choose_layout(
     if runs < 1 or warmup < 0:
         raise ValueError(f"layout measurement needs runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
     device = next(model.parameters()).device
+    batch = timing_batch(device) if batch is None else batch
     remember = timer is None and key is not None
     if remember:
         with _decisions_lock:
@@ -136,21 +155,21 @@ def choose_layout(
         if earlier is not None:
             log.debug("%s: %s, as measured earlier in this process", key, earlier.layout)
             chosen = model.to(memory_format=MEMORY_FORMATS[earlier.layout])
-            return chosen, LayoutChoice(earlier.layout, "measured earlier", earlier.forward_ms)
+            return chosen, LayoutChoice(earlier.layout, "measured earlier", earlier.forward_ms, earlier.batch)
     start = time.perf_counter()
-    chosen, forward_ms = _measure(model, device, timer or forward_timer(device), warmup, runs)
+    chosen, forward_ms = _measure(model, device, timer or forward_timer(device), warmup, runs, batch)
     layout = "channels-last" if chosen is not model else "nchw"
     log.info(
-        "memory layout for %s on %s: %s (batch-1 forward, median: NCHW %.1f ms, channels-last %.1f ms; "
+        "memory layout for %s on %s: %s (batch-%d forward, median: NCHW %.1f ms, channels-last %.1f ms; "
         "measuring took %.2f s)",
-        key[0] if key else type(model).__name__, device, layout,
+        key[0] if key else type(model).__name__, device, layout, batch,
         forward_ms["nchw"], forward_ms["channels-last"], time.perf_counter() - start,
     )
-    choice = LayoutChoice(layout, "measured", forward_ms)
+    choice = LayoutChoice(layout, "measured", forward_ms, batch)
     if remember:
         with _decisions_lock:
             first = _decisions.setdefault(key, choice)
         if first is not choice:  # another thread measured the same model meanwhile: agree with it
             chosen = chosen.to(memory_format=MEMORY_FORMATS[first.layout])
-            choice = LayoutChoice(first.layout, "measured earlier", first.forward_ms)
+            choice = LayoutChoice(first.layout, "measured earlier", first.forward_ms, first.batch)
     return chosen, choice

@@ -1,9 +1,16 @@
-"""How a loaded model is run: its device, its memory layout, its inputs, and private copies.
+"""How a loaded model is run: its device, its memory layout, its inputs, its arithmetic, private copies.
 
 The memory layout (NCHW or channels-last) is the model's own, chosen when it is loaded (see
 :mod:`resnet_viz.model.layout`): which one is faster depends on the CPU (channels-last was 10-20%
 faster on one Intel Xeon, no faster on an AMD EPYC) and, on a GPU, on the dtype. The choice is
 recorded in ``model.meta.runtime`` and every input is put in the same layout.
+
+float32 on CUDA is torch's default, which the app leaves alone (it sets none of these switches):
+convolutions may run on TF32 tensor cores (``torch.backends.cudnn.allow_tf32`` True: inputs
+rounded to a 10-bit mantissa, which moves a random-weight ResNet-50's logits by 2e-3 to 2e-2 of
+their norm, emulated on the CPU), matrix products may not (``torch.backends.cuda.matmul.allow_tf32``
+False), and cuDNN's benchmark mode is off. :func:`cuda_math` reports them; :func:`exact_float32`
+turns TF32 off for a parity check or a timing that says so.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import contextlib
 import copy
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, ContextManager
+from typing import Any, ContextManager, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -25,7 +32,9 @@ __all__ = [
     "RuntimeInfo",
     "as_model_input",
     "autocast",
+    "cuda_math",
     "dtype_name",
+    "exact_float32",
     "image_input",
     "memory_format",
     "model_device",
@@ -49,7 +58,8 @@ class RuntimeInfo:
     threads: int  # torch's intra-op threads when the model was loaded
     dtype: str  # what inference computes in: "float32", or the autocast dtype "bfloat16"/"float16"
     chosen_by: str  # "measured", "measured earlier" (same arch/device/precision in this process) or "asked"
-    forward_ms: dict[str, float] = field(default_factory=dict)  # layout -> median batch-1 forward, when measured
+    forward_ms: dict[str, float] = field(default_factory=dict)  # layout -> median forward, when measured
+    timed_batch: int = 1  # the batch of those forwards (1 on a CPU, more on a GPU: see layout.timing_batch)
 
     def to_json(self) -> dict[str, Any]:
         """What analyses report: the same for every load of a model on a device (no timings), so
@@ -120,8 +130,34 @@ def private_copy(model: nn.Module) -> nn.Module:
 
 
 def autocast(model: nn.Module) -> ContextManager:
-    """CUDA autocast in the model's opt-in inference precision; a no-op for float32 models."""
+    """Autocast in the model's opt-in inference precision on the model's device; a no-op for
+    float32 models. load_model allows bf16/fp16 on CUDA only; following the model's device
+    (rather than naming "cuda") lets the CPU tests run the same plumbing under CPU autocast."""
     precision = getattr(getattr(model, "meta", None), "precision", "fp32")
     if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda", dtype=_AUTOCAST_DTYPES[precision])
+    return torch.autocast(device_type=model_device(model).type, dtype=_AUTOCAST_DTYPES[precision])
+
+
+def cuda_math() -> dict[str, bool]:
+    """The process's CUDA arithmetic switches as they are now (torch's defaults unless someone set them)."""
+    return {
+        "tf32_convolutions": bool(torch.backends.cudnn.allow_tf32),
+        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+    }
+
+
+@contextlib.contextmanager
+def exact_float32() -> Iterator[None]:
+    """float32 without TF32 on CUDA (convolutions and matrix products) inside the block, the
+    switches as they were after it, also when the block raises. The switches are process-wide:
+    for tests and benchmarks, never around one request of a server that runs others meanwhile."""
+    conv, matmul = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = conv
+        torch.backends.cuda.matmul.allow_tf32 = matmul

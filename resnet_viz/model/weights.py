@@ -328,6 +328,7 @@ def load_model(
             dtype=dtype_name(precision),
             chosen_by=choice.chosen_by,
             forward_ms=choice.forward_ms,
+            timed_batch=choice.batch,
         ),
     )
     return model

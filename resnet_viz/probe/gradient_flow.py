@@ -7,6 +7,13 @@ F. The same weights without any shortcut (every block outputs ReLU(F(x)), the pa
 network) give the curve to compare against: how much gradient reaches each block's input when
 there is no identity path to carry it.
 
+What the twin does and does not show: it keeps the residual network's weights and its
+BatchNorm statistics, both learned for a network whose every block input carries x, so without x
+its activations leave the scale those statistics expect (its prediction means nothing). Its curve
+is the gradient the residual branches alone pass back through *these* weights, i.e. what the
+shortcuts carry in this network; it is neither a plain network trained without shortcuts nor one
+at initialisation (the degradation lab trains those). The lab tab says this under the chart.
+
 The blocks are driven through their own ``residual_path`` / ``shortcut_path`` / ``relu_out``
 modules: no hooks, no copies of weights, nothing about the model changes.
 """

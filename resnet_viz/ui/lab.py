@@ -24,6 +24,7 @@ def build(page: Page) -> None:
     with gr.Tab(I18N("tab_lab"), id="lab") as tab:
         gr.Markdown(I18N("lab_help"))
         flow_plot = gr.Plot(label=I18N("flow_plot_label"), show_label=False, format="png", elem_id="flow-plot")  # the chart has a title
+        gr.Markdown(I18N("flow_twin_note"), elem_id="flow-twin-note")
         with gr.Row():
             lesion_button = gr.Button(I18N("lesion_button"), elem_id="lesion")
             lesion_note = gr.Markdown(elem_id="lesion-note")
