@@ -134,6 +134,10 @@ class NetworkCurve:
     test_steps: list[int] = field(default_factory=list)
     test_error: list[float] = field(default_factory=list)  # eval mode, fixed test subset
     ratios: dict[str, list[float]] = field(default_factory=dict)  # stage -> mean |F(x)|/|x| at test_steps
+    # |dL/dW| (Frobenius norm) of every weighted layer on the first training batch, before any
+    # update: stem conv, the blocks' convs, fc (input side first; depth values). Why a deep plain
+    # net starts late: its first layer's gradient is ~1,000x its last layer's (see degradation_presets).
+    layer_gradients: list[float] = field(default_factory=list)
     final_train_error: float | None = None  # eval mode, fixed training subset, after the last step
     final_test_error: float | None = None  # eval mode, whole test split, after the last step
     seconds: float = 0.0  # time spent training and evaluating this network
@@ -141,7 +145,8 @@ class NetworkCurve:
     def copy(self) -> NetworkCurve:
         return dataclasses.replace(
             self,
-            **{k: list(getattr(self, k)) for k in ("steps", "train_loss", "train_error", "lr", "test_steps", "test_error")},
+            **{k: list(getattr(self, k)) for k in ("steps", "train_loss", "train_error", "lr", "test_steps", "test_error",
+                                                   "layer_gradients")},
             ratios={k: list(v) for k, v in self.ratios.items()},
         )
 
@@ -250,10 +255,19 @@ def _train_step(config: DegradationConfig, run: _Run, x: torch.Tensor, y: torch.
     loss = F.cross_entropy(logits, y)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if not run.curve.layer_gradients:  # the first step: the gradients at initialisation
+        run.curve.layer_gradients = [float(w.grad.norm()) for w in _layer_weights(run.model)]
     run.optimizer.step()
     run.loss_sum = run.loss_sum + loss.detach() * y.numel()
     run.wrong = run.wrong + (logits.detach().argmax(1) != y).sum()
     run.seen += y.numel()
+
+
+def _layer_weights(model: CifarResNet) -> list[torch.Tensor]:
+    """The weights of the network's depth layers in order: stem conv, each block's two convs, fc
+    (option B's 1x1 projections are shortcuts, not layers of the depth)."""
+    blocks = [info.module for info in model.blocks()]
+    return [model.conv1.weight, *(w for b in blocks for w in (b.conv1.weight, b.conv2.weight)), model.fc.weight]
 
 
 @contextlib.contextmanager
