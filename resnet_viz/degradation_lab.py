@@ -17,17 +17,22 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .degradation import DegradationConfig, DegradationResult
 from .degradation_runner import DegradationRunner, RunSnapshot
 from .gate import Activity
 
-__all__ = ["RECORDED", "DegradationLab", "Recorded"]
+__all__ = ["RECORDED", "RECORDED_RUNS", "DegradationLab", "Recorded"]
 
 log = logging.getLogger(__name__)
 
-RECORDED = Path(__file__).resolve().parent.parent / "assets" / "degradation_recorded.json"
+_ASSETS = Path(__file__).resolve().parent.parent / "assets"
+RECORDED = _ASSETS / "degradation_recorded.json"  # the default preset's run, shown on open
+RECORDED_RUNS: dict[str, Path] = {  # preset key -> its committed run (bench/record_degradation.py --preset KEY)
+    "default": RECORDED,
+    "deeper": _ASSETS / "degradation_recorded_deeper.json",
+}
 
 
 class Recorded:
@@ -57,10 +62,11 @@ class DegradationLab:
         threads: int = 1,
         device: str = "cpu",
         context: str = "spawn",
-        recorded: Path = RECORDED,
+        recorded: Path | Mapping[str, Path] = RECORDED_RUNS,
     ) -> None:
         self.threads, self.device, self.context = threads, device, context
-        self.recorded_path = recorded
+        # preset key -> file; a single path is the default preset's
+        self.recorded_paths = dict(recorded) if isinstance(recorded, Mapping) else {"default": Path(recorded)}
         # False leaves the run training while the app's models compute (the benchmark's baseline).
         self.yield_to_app = True
         self.pauses = 0  # how often the run was held for the app's models
@@ -69,8 +75,8 @@ class DegradationLab:
         self._owner: str | None = None  # the session that started the latest run
         self._config: DegradationConfig | None = None  # the latest run's
         self._busy = False  # the app's models are computing (as the activity last said)
-        self._recorded: Recorded | None = None
-        self._recorded_error: str | None = None
+        self._recorded: dict[str, Recorded] = {}
+        self._recorded_errors: dict[str, str] = {}
         if activity is not None:
             activity.listeners.append(self.on_activity)
 
@@ -145,17 +151,19 @@ class DegradationLab:
 
     # --- the recorded curves ---------------------------------------------------------------------
 
-    def recorded(self) -> Recorded | None:
-        """The committed run, read once; None (and :attr:`recorded_error` says why) if unreadable."""
+    def recorded(self, preset: str = "default") -> Recorded | None:
+        """The preset's committed run, read once; None (and :meth:`recorded_error` says why) if unreadable."""
         with self._lock:
-            if self._recorded is None and self._recorded_error is None:
+            if preset not in self._recorded and preset not in self._recorded_errors:
+                path = self.recorded_paths.get(preset)
                 try:
-                    self._recorded = Recorded.load(self.recorded_path)
+                    if path is None:
+                        raise KeyError(f"no recorded run for the {preset!r} preset")
+                    self._recorded[preset] = Recorded.load(path)
                 except (OSError, ValueError, KeyError, TypeError) as exc:
-                    self._recorded_error = f"{type(exc).__name__}: {exc}"
-                    log.warning("no recorded degradation curves (%s): %s", self.recorded_path, self._recorded_error)
-            return self._recorded
+                    self._recorded_errors[preset] = f"{type(exc).__name__}: {exc}"
+                    log.warning("no recorded degradation curves (%s): %s", path, self._recorded_errors[preset])
+            return self._recorded.get(preset)
 
-    @property
-    def recorded_error(self) -> str | None:
-        return self._recorded_error
+    def recorded_error(self, preset: str = "default") -> str | None:
+        return self._recorded_errors.get(preset)

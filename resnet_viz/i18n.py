@@ -115,6 +115,28 @@ EN: dict[str, str] = {
     "degr_steps_label": "Training steps per network",
     "degr_start": "Start",
     "degr_plot_label": "Training error: plain vs ResNet",
+    "degr_gradients_label": "Gradient at initialisation, per layer",
+    "degr_preset_label": "Run",
+    "degr_preset_default": "Default run",
+    "degr_preset_deeper": "Deeper run: 56 layers",
+    "degr_finding_default": (
+        "**Default run: the paper's Fig. 6 in shape.** Both plain nets train, and the deeper one ends with the "
+        "higher training error on every seed checked; the ResNet of the same depth ends at or below ResNet-20 (within "
+        "the seed noise). In the paper (He et al. 2016; CIFAR-10, 64,000 steps of 128 images) plain-56 stays above "
+        "plain-20 in training error all through training (Fig. 6, left), and the ResNets get better with depth: test "
+        "error 8.75% for ResNet-20, 6.97% for ResNet-56 (Table 6). **What these offline gratings show, and what not:** "
+        "a deeper plain net that leaves chance hundreds of steps after the shallower one and stays behind to the end. "
+        "Not the paper's gain from depth: the 8x8 gratings are easy and every ResNet ends near 0%, so \"deeper is not "
+        "worse\" is all a ResNet can show here; and no number here is a CIFAR-10 number."
+    ),
+    "degr_finding_deeper": (
+        "**Deeper run (56 layers, longer): a stronger failure than the paper's.** On these gratings plain-56 never "
+        "leaves chance (about 90% training error with ten classes), while ResNet-56, from the very same initial "
+        "weights, trains like ResNet-20. In the paper's Fig. 6, plain-56 does train on CIFAR-10, only to a higher error "
+        "than plain-20. The gradient chart beside the curves shows why it starts so late: at initialisation plain-56's "
+        "first layer gets a gradient 1,000-2,000 times its last layer's (plain-20: under 10 times; the ResNets: about "
+        "1), so no single learning rate suits both ends of the plain net."
+    ),
     # architecture
     "tab_architecture": "Architecture",
     "architecture_help": (
@@ -267,8 +289,10 @@ EN: dict[str, str] = {
     "degr_paused": "paused while the app's models compute",
     "degr_not_paused": "not paused (held {pauses} times so far while the app's models computed)",
     "degr_recorded": (
-        "Recorded curves: `{command}` on {machine}, {date} ({seconds:.0f} s). Press **Start** to train live."
+        "Recorded curves ({preset}): `{command}` on {machine}, {date} ({seconds:.0f} s) · final training error: "
+        "{errors}. Press **Start** to train live."
     ),
+    "degr_summary": "final training error: {errors}",
     "degr_no_recorded": "No recorded curves ({error}). Press **Start** to train live.",
     "degr_started": "Started: {networks} networks, {steps} steps each, on the {data} data.",
     "degr_busy": (
@@ -282,7 +306,10 @@ EN: dict[str, str] = {
     "error_degr_depth": "Depth {value!r} is not offered here; choose from {choices}.",
     "error_degr_data": "Unknown data {value!r}; choose offline or cifar10.",
     "error_degr_steps": "Steps must be a whole number from {lo} to {hi}, got {value!r}.",
+    "error_degr_preset": "Unknown run {value!r}; choose one of {choices}.",
     "dchart_title": "Training error: plain (dashed) vs ResNet (solid)",
+    "dchart_title_recorded": "Recorded run · training error: plain (dashed) vs ResNet (solid)",
+    "dchart_title_live": "Live run · training error: plain (dashed) vs ResNet (solid)",
     "dchart_step_axis": "training step",
     "dchart_error_axis": "training error (%)",
     "dchart_plain": "plain-{depth}",
@@ -290,6 +317,15 @@ EN: dict[str, str] = {
     "dchart_test": "{name}, test",
     "dchart_lr_drop": "learning rate / 10",
     "dchart_waiting": "waiting for the first points...",
+    "dchart_starting": "Starting: loading torch and the data...",
+    "dchart_failed": "The run failed before its first point (see the status above).",
+    "dchart_grad_title": "Gradient at initialisation, per layer",
+    "dchart_grad_title_recorded": "Recorded run · gradient at initialisation, per layer",
+    "dchart_grad_title_live": "Live run · gradient at initialisation, per layer",
+    "dchart_grad_layer_axis": "layer (input side left)",
+    "dchart_grad_axis": "|dL/dW| on the first batch (log scale)",
+    "dchart_grad_ratio": "{name}: first / last layer {ratio}x",
+    "dchart_grad_waiting": "measured on the run's first batch",
     # chart labels (see resnet_viz.charts.DEFAULT_LABELS)
     "chart_depth": "residual block (input side left)",
     "chart_identity": "identity block",
@@ -436,6 +472,28 @@ KO: dict[str, str] = {
     "degr_steps_label": "네트워크당 학습 스텝 수",
     "degr_start": "시작",
     "degr_plot_label": "학습 오차: plain과 ResNet",
+    "degr_gradients_label": "초기화 시점의 층별 그래디언트",
+    "degr_preset_label": "실험",
+    "degr_preset_default": "기본 실험",
+    "degr_preset_deeper": "더 깊은 실험: 56층",
+    "degr_finding_default": (
+        "**기본 실험: 논문의 그림 6과 같은 모양.** 두 plain 네트워크가 모두 학습되고, 확인한 모든 시드에서 더 깊은 쪽이 "
+        "더 높은 학습 오차로 끝납니다. 같은 깊이의 ResNet은 ResNet-20과 같거나 더 낮게 끝납니다(시드에 따른 흔들림 범위 "
+        "안). 논문(He et al. 2016, CIFAR-10, 128장 배치로 64,000 스텝)에서는 plain-56의 학습 오차가 학습 내내 plain-20보다 "
+        "높고(그림 6 왼쪽), ResNet은 깊을수록 좋아집니다. 테스트 오차가 ResNet-20은 8.75%, ResNet-56은 6.97%입니다(표 6). "
+        "**이 오프라인 격자 무늬가 보여 주는 것과 보여 주지 못하는 것:** 더 깊은 plain 네트워크가 얕은 쪽보다 수백 스텝 "
+        "늦게 찍기 수준을 벗어나고 끝까지 뒤처지는 모습은 보여 줍니다. 하지만 논문처럼 깊이에서 얻는 이득은 보여 주지 "
+        "못합니다. 8x8 격자 무늬는 쉬워서 모든 ResNet이 0% 가까이로 끝나므로, ResNet이 여기서 보여 줄 수 있는 것은 "
+        "\"깊어져도 나빠지지 않는다\"까지입니다. 또 여기의 어떤 수치도 CIFAR-10의 수치가 아닙니다."
+    ),
+    "degr_finding_deeper": (
+        "**더 깊은 실험(56층, 더 길게): 논문보다 더 강한 실패.** 이 격자 무늬에서 plain-56은 찍기 수준(클래스 10개에서 "
+        "학습 오차 약 90%)을 끝내 벗어나지 못하지만, 똑같은 초기 가중치에서 출발한 ResNet-56은 ResNet-20처럼 학습됩니다. "
+        "논문의 그림 6에서는 CIFAR-10에서 plain-56도 학습되며, plain-20보다 높은 오차로 끝날 뿐입니다. 곡선 옆의 "
+        "그래디언트 차트가 여기서 이렇게 늦게 출발하는 이유를 보여 줍니다. 초기화 시점에 plain-56의 첫 층 그래디언트는 "
+        "마지막 층의 1,000-2,000배입니다(plain-20은 10배 미만, ResNet은 약 1배). 그래서 하나의 학습률이 plain 네트워크의 "
+        "양 끝에 모두 맞을 수는 없습니다."
+    ),
     "tab_architecture": "아키텍처",
     "architecture_help": (
         "논문의 표(He et al. 2016, 표 1)를 불러온 모델에서 직접 계산했습니다: 스테이지별 출력 크기, 블록 수, "
@@ -580,8 +638,10 @@ KO: dict[str, str] = {
     "degr_paused": "앱의 모델이 계산하는 동안 잠시 멈춤",
     "degr_not_paused": "멈추지 않음 (지금까지 앱의 모델이 계산하는 동안 {pauses}번 멈춤)",
     "degr_recorded": (
-        "기록된 곡선: {machine}에서 {date}에 `{command}`로 학습한 결과 ({seconds:.0f}초). **시작**을 누르면 직접 학습합니다."
+        "기록된 곡선 ({preset}): {machine}에서 {date}에 `{command}` 명령으로 학습한 결과 ({seconds:.0f}초) · 최종 학습 "
+        "오차: {errors}. **시작**을 누르면 직접 학습합니다."
     ),
+    "degr_summary": "최종 학습 오차: {errors}",
     "degr_no_recorded": "기록된 곡선이 없습니다 ({error}). **시작**을 누르면 직접 학습합니다.",
     "degr_started": "시작했습니다: 네트워크 {networks}개, 각각 {steps} 스텝, {data} 데이터.",
     "degr_busy": (
@@ -598,7 +658,10 @@ KO: dict[str, str] = {
     "error_degr_depth": "깊이 {value!r}는 고를 수 없습니다. {choices} 중에서 고르세요.",
     "error_degr_data": "알 수 없는 데이터 {value!r}입니다. offline 또는 cifar10을 고르세요.",
     "error_degr_steps": "스텝 수는 {lo}부터 {hi}까지의 정수여야 합니다. 받은 값: {value!r}.",
+    "error_degr_preset": "알 수 없는 실험입니다: {value!r}. 다음 중에서 고르세요: {choices}.",
     "dchart_title": "학습 오차: plain (점선)과 ResNet (실선)",
+    "dchart_title_recorded": "기록된 학습 · 학습 오차: plain (점선)과 ResNet (실선)",
+    "dchart_title_live": "실시간 학습 · 학습 오차: plain (점선)과 ResNet (실선)",
     "dchart_step_axis": "학습 스텝",
     "dchart_error_axis": "학습 오차 (%)",
     "dchart_plain": "plain-{depth}",
@@ -606,6 +669,15 @@ KO: dict[str, str] = {
     "dchart_test": "{name}, 테스트",
     "dchart_lr_drop": "학습률 / 10",
     "dchart_waiting": "첫 점을 기다리는 중...",
+    "dchart_starting": "시작하는 중: torch와 데이터를 불러오고 있습니다...",
+    "dchart_failed": "첫 점이 나오기 전에 학습이 실패했습니다 (위의 상태 줄을 보세요).",
+    "dchart_grad_title": "초기화 시점의 층별 그래디언트",
+    "dchart_grad_title_recorded": "기록된 학습 · 초기화 시점의 층별 그래디언트",
+    "dchart_grad_title_live": "실시간 학습 · 초기화 시점의 층별 그래디언트",
+    "dchart_grad_layer_axis": "층 (왼쪽이 입력 쪽)",
+    "dchart_grad_axis": "첫 배치에서의 |dL/dW| (로그 눈금)",
+    "dchart_grad_ratio": "{name}: 첫 층 / 마지막 층 {ratio}배",
+    "dchart_grad_waiting": "학습의 첫 배치에서 잽니다",
     "chart_depth": "잔차 블록 (왼쪽이 입력 쪽)",
     "chart_identity": "identity block",
     "chart_convolution": "convolution block (투영 지름길)",
