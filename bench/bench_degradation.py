@@ -1,9 +1,9 @@
 """The degradation lab's live run as the app will drive it, and what it costs the app's visitors.
 
-    flock /work/cpu.lock python bench/bench_degradation.py [--threads 1 2] [--context spawn]
+    flock /work/cpu.lock python bench/bench_degradation.py [--threads 1 2] [--context spawn] [--preset default]
         [--analyze-rounds 8] [--skip-live] [--skip-analyze] [--skip-app]
 
-1. Live run: the default experiment (four networks, offline data) in a DegradationRunner's own
+1. Live run: a preset's experiment (default: four networks, offline data) in a DegradationRunner's own
    process, polled every 50 ms like the app's timer; prints the time to the first point, the
    gaps between points (a point = one new logged step for all four networks at once) and the
    total, once per torch thread count.
@@ -32,14 +32,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import machine  # noqa: E402
 from resnet_viz import DegradationConfig, DegradationRunner, analyze, load_model  # noqa: E402
+from resnet_viz.degradation_presets import PRESETS  # noqa: E402
 
 PHOTO = sorted((Path(__file__).resolve().parent.parent / "assets").glob("*.jpg"))[0]
 
 
-def live_run(threads: int, context: str) -> dict:
+def live_run(threads: int, context: str, config: DegradationConfig) -> dict:
     runner = DegradationRunner(threads=threads, context=context)
     start = time.perf_counter()
-    assert runner.start(DegradationConfig())
+    assert runner.start(config)
     arrivals: list[float] = []
     points = 0
     while True:
@@ -151,6 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--context", default="spawn", choices=["spawn", "forkserver"])
+    parser.add_argument("--preset", default="default", choices=list(PRESETS), help="the live run's preset")
     parser.add_argument("--analyze-rounds", type=int, default=8)
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--skip-analyze", action="store_true")
@@ -158,9 +160,10 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# {machine()}; runner context {args.context}", flush=True)
     if not args.skip_live:
-        print("## live run: default config (plain-20, plain-56, ResNet-20, ResNet-56; offline data)")
+        config = PRESETS[args.preset].config
+        print(f"## live run: the {args.preset} preset (depths {config.depths}, {config.steps} steps; offline data)")
         for threads in args.threads:
-            r = live_run(threads, args.context)
+            r = live_run(threads, args.context, config)
             print(
                 f"threads {r['threads']}: total {r['total_s']:.1f} s, first point after {r['first_point_s']:.1f} s, "
                 f"{r['points']} points, gap median {r['gap_median_s']:.2f} s / p90 {r['gap_p90_s']:.2f} s / "

@@ -32,6 +32,13 @@ def test_a_preset_differs_from_the_default_only_in_what_the_lab_controls(key):
                                          data=config.data)) == key
 
 
+def test_the_deeper_preset_is_deeper_and_longer_than_the_default():
+    default, deeper = PRESETS["default"].config, PRESETS["deeper"].config
+    assert max(deeper.depths) == 56 and max(deeper.depths) > max(default.depths)
+    assert deeper.steps > default.steps
+    assert preset_of(dataclasses.replace(default, steps=default.steps + 1)) is None
+
+
 def test_first_to_last_ratio():
     net = NetworkCurve("plain-8", 8, False, None, 1, layer_gradients=[30.0, 2.0, 1.0, 3.0])
     assert first_to_last_ratio(net) == 10.0
