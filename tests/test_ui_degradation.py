@@ -276,3 +276,14 @@ def test_building_the_app_starts_nothing_and_closing_it_stops_the_run():
     assert explorer.degradation.start(dataclasses.replace(TINY, depths=(8,), steps=100_000), "x")
     demo.close()  # never launched: Gradio's part is a no-op, the run still stops
     assert explorer.degradation.snapshot().state == "cancelled"
+
+
+def test_controls_set_by_hand_select_the_preset_they_match_or_none():
+    section = DegradationSection(DegradationLab(), DegradationConfig())
+    deeper = PRESETS["deeper"].config
+    key, finding = section.controls_changed(list(deeper.depths), "offline", deeper.steps, "en")
+    assert key == "deeper" and "stronger failure" in finding
+    assert section.controls_changed([20, 32], "offline", 1000, "en") == (None, "")
+    assert section.controls_changed([], "offline", 1000, "ko") == (None, "")  # half-made: no error yet
+    default = DegradationConfig()
+    assert section.controls_changed([str(d) for d in default.depths], "offline", default.steps, "ko")[0] == "default"

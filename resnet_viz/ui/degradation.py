@@ -219,7 +219,16 @@ class DegradationSection:
         plot, grads, status, _, key = self.view(lang, drawn, preset)
         return (*controls, plot, grads, status, key)
 
-    def run_config(self, depths: Sequence[Any] | None, data: Any, steps: Any, lang: str) -> DegradationConfig:
+    def controls_changed(self, depths: Any, data: Any, steps: Any, lang: str):
+        """Depths, data or steps set by hand: the preset they make (and its finding), or none."""
+        try:
+            key = preset_of(self.run_config(depths, data, steps, lang, check_data=False))
+        except UserError:  # a half-made choice (no depth yet): no preset, Start will say what is wrong
+            key = None
+        return key, tr(f"degr_finding_{key}", lang) if key else ""
+
+    def run_config(self, depths: Sequence[Any] | None, data: Any, steps: Any, lang: str,
+                   check_data: bool = True) -> DegradationConfig:
         """The controls' values checked (they are the client's data) on top of the section's config."""
         choices = ", ".join(map(str, self.depth_choices))
         if not depths:
@@ -234,7 +243,7 @@ class DegradationSection:
         lo, hi = STEPS_RANGE
         if isinstance(steps, bool) or not isinstance(steps, (int, float)) or steps != int(steps) or not lo <= steps <= hi:
             raise UserError(tr("error_degr_steps", lang, lo=lo, hi=hi, value=steps))
-        if data == "cifar10":
+        if data == "cifar10" and check_data:
             try:
                 check_cifar10()
             except DataError as exc:
@@ -313,6 +322,9 @@ def build(page: Page, tab: gr.Tab, config: DegradationConfig | None = None) -> D
     def on_preset(request: gr.Request, chosen: str, shown: Any):
         return section.choose_preset(chosen, visitor(request)[1], shown)
 
+    def on_controls(request: gr.Request, chosen: list, source: str, count: float | None):
+        return section.controls_changed(chosen, source, count, visitor(request)[1])
+
     @friendly
     def on_start(request: gr.Request, chosen: list, source: str, count: float | None, shown: Any):
         sid, lang = visitor(request)
@@ -331,6 +343,7 @@ def build(page: Page, tab: gr.Tab, config: DegradationConfig | None = None) -> D
     timer.tick(on_tick, [drawn], [plot, grads, status, note, timer, drawn], **fast)
     watch.tick(on_watch, [drawn], view, **fast)
     preset.input(on_preset, [preset, drawn], [depths, data, steps, finding, plot, grads, status, drawn], **fast)
+    gr.on([depths.input, data.input, steps.input], on_controls, [depths, data, steps], [preset, finding], **fast)
     start.click(on_start, [depths, data, steps, drawn], [plot, grads, status, note, timer, drawn],
                 concurrency_id="degradation", **HIDDEN)
     cancel.click(on_cancel, None, [note], concurrency_id="degradation", **HIDDEN)
