@@ -4,7 +4,7 @@
         [--seed 0] --json out.json --plot out.png [--batch-size 32] [--device auto] [--threads 1]
 
 ``--preset`` picks the lab's runs (:mod:`resnet_viz.degradation_presets`): the default one, or
-"deeper" (plain-56 stuck at chance next to ResNet-56); ``--depths`` and ``--steps`` override it.
+"deeper" (plain-56 barely leaving chance next to ResNet-56); ``--depths`` and ``--steps`` override it.
 
 A progress bar goes to stderr; the result (:meth:`DegradationResult.to_json` plus the command
 line) to ``--json`` and the curves (:func:`degradation_chart`) to ``--plot``. User mistakes exit
@@ -165,7 +165,7 @@ def add_degradation_parser(commands: Any) -> None:
     run.add_argument("--preset", default="default", choices=list(PRESETS),
                      help=f"default: depths {' '.join(map(str, d.depths))}, {d.steps} steps (the paper's Fig. 6 in shape); "
                      f"deeper: depths {' '.join(map(str, deeper.depths))}, {deeper.steps} steps (plain-{max(deeper.depths)} "
-                     "stuck at chance next to its ResNet)")
+                     "barely leaves chance next to its ResNet)")
     run.add_argument("--data", default=d.data, choices=list(DATASETS), help="offline: generated oriented gratings, 8x8, no download (default)")
     run.add_argument("--depths", nargs="+", type=_depth, metavar="D", help="6n + 2 each (default: the preset's)")
     run.add_argument("--steps", type=positive_int, help="SGD steps per network (default: the preset's)")
