@@ -77,7 +77,8 @@ def _left_chance(net) -> int | None:
     return None
 
 
-def _checks(preset: str, depths: tuple[int, ...], final: dict[int, dict[str, float]], noise: float) -> list[tuple[str, bool]]:
+def _checks(preset: str, depths: tuple[int, ...], final: dict[int, dict[str, float]],
+            noise: float) -> list[tuple[str, bool]]:
     """(description, passed) for each check of the preset, every one over all seeds."""
     seeds = list(final)
     d0, deepest = depths[0], depths[-1]
@@ -92,13 +93,16 @@ def _checks(preset: str, depths: tuple[int, ...], final: dict[int, dict[str, flo
     if preset == "default":
         for d in depths:
             worst = max(final[s][f"plain-{d}"] for s in seeds)
-            out.append((f"plain-{d} leaves chance: worst seed {100 * worst:.1f}% < {100 * LEARNING:.0f}%", worst < LEARNING))
+            out.append((f"plain-{d} leaves chance: worst seed {100 * worst:.1f}% < {100 * LEARNING:.0f}%",
+                        worst < LEARNING))
         for a, b in zip(depths, depths[1:]):
             g = gap(f"plain-{a}", f"plain-{b}")
-            out.append((f"plain-{b} - plain-{a}: {points(g)} points > noise {100 * noise:.1f}", all(v > noise for v in g)))
+            out.append((f"plain-{b} - plain-{a}: {points(g)} points > noise {100 * noise:.1f}",
+                        all(v > noise for v in g)))
         for d in depths[1:]:
             g = gap(f"ResNet-{d0}", f"ResNet-{d}")
-            out.append((f"ResNet-{d} - ResNet-{d0}: {points(g)} points <= noise {100 * noise:.1f}", all(v <= noise for v in g)))
+            out.append((f"ResNet-{d} - ResNet-{d0}: {points(g)} points <= noise {100 * noise:.1f}",
+                        all(v <= noise for v in g)))
     elif preset == "deeper":
         best = min(final[s][f"plain-{deepest}"] for s in seeds)
         out.append((f"plain-{deepest} does not leave chance: best seed {100 * best:.1f}% > {100 * LEARNING:.0f}%",
@@ -107,7 +111,8 @@ def _checks(preset: str, depths: tuple[int, ...], final: dict[int, dict[str, flo
             worst = max(final[s][f"plain-{d}"] for s in seeds)
             out.append((f"plain-{d} trains: worst seed {100 * worst:.1f}% < {100 * LEARNING:.0f}%", worst < LEARNING))
         g = gap(f"ResNet-{d0}", f"ResNet-{deepest}")
-        out.append((f"ResNet-{deepest} - ResNet-{d0}: {points(g)} points <= noise {100 * noise:.1f}", all(v <= noise for v in g)))
+        out.append((f"ResNet-{deepest} - ResNet-{d0}: {points(g)} points <= noise {100 * noise:.1f}",
+                    all(v <= noise for v in g)))
     return out
 
 

@@ -1,6 +1,7 @@
 """Record a preset's degradation run for the app to show before a live run.
 
-    flock /work/cpu.lock python bench/record_degradation.py [--preset default|deeper] [--seed 0] [--threads 1] [--out PATH]
+    flock /work/cpu.lock python bench/record_degradation.py [--preset default|deeper] [--seed 0] [--threads 1]
+        [--out PATH]
 
 The default preset goes to assets/degradation_recorded.json (shown when the lab opens), "deeper" to
 assets/degradation_recorded_deeper.json (shown when a visitor chooses that preset).
@@ -60,8 +61,8 @@ def main() -> None:
     payload = {
         "recorded": {
             "command": shlex.join(["python", "bench/record_degradation.py", *sys.argv[1:]]),
-            "equivalent_cli": f"python -m resnet_viz degradation --preset {args.preset} --seed {args.seed} --device cpu "
-            f"--threads {args.threads}",
+            "equivalent_cli": f"python -m resnet_viz degradation --preset {args.preset} --seed {args.seed} "
+            f"--device cpu --threads {args.threads}",
             "machine": machine(),
             "platform": platform.platform(),
             "torch": torch.__version__,

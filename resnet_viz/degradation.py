@@ -121,6 +121,9 @@ def _check_config(c: DegradationConfig) -> None:
         raise ValueError(f"milestones are fractions of the steps in (0, 1), got {c.milestones!r}")
 
 
+_LISTS = ("steps", "train_loss", "train_error", "lr", "test_steps", "test_error", "layer_gradients")
+
+
 @dataclass
 class NetworkCurve:
     """One network's curves so far."""
@@ -148,8 +151,7 @@ class NetworkCurve:
     def copy(self) -> NetworkCurve:
         return dataclasses.replace(
             self,
-            **{k: list(getattr(self, k)) for k in ("steps", "train_loss", "train_error", "lr", "test_steps", "test_error",
-                                                   "layer_gradients")},
+            **{k: list(getattr(self, k)) for k in _LISTS},
             ratios={k: list(v) for k, v in self.ratios.items()},
         )
 

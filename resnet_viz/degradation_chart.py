@@ -130,8 +130,9 @@ def degradation_chart(
     if message is None and result.points == 0:
         message = text["waiting"]
     if message:
+        box = dict(boxstyle="round,pad=0.6", facecolor="#fff6d5", edgecolor="0.6")
         ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", color="0.25", fontsize=13,
-                wrap=True, bbox=dict(boxstyle="round,pad=0.6", facecolor="#fff6d5", edgecolor="0.6"), gid="message", **kw)
+                wrap=True, bbox=box, gid="message", **kw)
     ax.set_xlim(0, total)
     top = max([max(n.train_error, default=0) for n in result.networks] + [0.5 if result.points else 0.93])
     ax.set_ylim(0, min(100, 100 * top * 1.08))

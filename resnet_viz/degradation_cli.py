@@ -162,9 +162,10 @@ def add_degradation_parser(commands: Any) -> None:
         description="Train plain-d and ResNet-d for each depth d on the same batches and compare training error.",
     )
     deeper = PRESETS["deeper"].config
+    deep = max(deeper.depths)
     run.add_argument("--preset", default="default", choices=list(PRESETS),
-                     help=f"default: depths {' '.join(map(str, d.depths))}, {d.steps} steps (the paper's Fig. 6 in shape); "
-                     f"deeper: depths {' '.join(map(str, deeper.depths))}, {deeper.steps} steps (plain-{max(deeper.depths)} "
+                     help=f"default: depths {' '.join(map(str, d.depths))}, {d.steps} steps (the paper's Fig. 6 in "
+                     f"shape); deeper: depths {' '.join(map(str, deeper.depths))}, {deeper.steps} steps (plain-{deep} "
                      "barely leaves chance next to its ResNet)")
     run.add_argument("--data", default=d.data, choices=list(DATASETS), help="offline: generated oriented gratings, 8x8, no download (default)")
     run.add_argument("--depths", nargs="+", type=_depth, metavar="D", help="6n + 2 each (default: the preset's)")

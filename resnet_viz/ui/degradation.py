@@ -108,7 +108,8 @@ class DegradationSection:
         """The run's curves while it is active (an empty live chart saying "starting" until its first
         point) and after it ended (or "failed" on an empty one), unless the visitor chose a preset
         since: then, and before any run, that preset's recorded run (the default's by default)."""
-        live = snap is not None and (snap.active or (preset is None and (snap.result is not None or snap.state == "failed")))
+        ended_here = snap is not None and (snap.result is not None or snap.state == "failed")
+        live = snap is not None and (snap.active or (preset is None and ended_here))
         if live and snap.result is not None:
             result = snap.result
             return Shown("live", result, ("run", snap.run_id, result.points, result.finished, lang),
@@ -285,8 +286,8 @@ def build(page: Page, tab: gr.Tab, config: DegradationConfig | None = None) -> D
     gr.Markdown(I18N("degr_notice"), elem_id="degradation-notice")
     section = DegradationSection(page.explorer.degradation, config)
     preset_key = preset_of(config)
-    preset = gr.Radio([(I18N(f"degr_preset_{k}"), k) for k in PRESETS], value=preset_key, label=I18N("degr_preset_label"),
-                      elem_id="degradation-preset")
+    preset = gr.Radio([(I18N(f"degr_preset_{k}"), k) for k in PRESETS], value=preset_key,
+                      label=I18N("degr_preset_label"), elem_id="degradation-preset")
     finding = gr.Markdown(I18N(f"degr_finding_{preset_key}") if preset_key else "", elem_id="degradation-finding")
     with gr.Row():
         depths = gr.CheckboxGroup(section.depth_choices, value=list(config.depths), label=I18N("degr_depths_label"),
