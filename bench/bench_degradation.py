@@ -1,9 +1,9 @@
 """The degradation lab's live run as the app will drive it, and what it costs the app's visitors.
 
-    flock /work/cpu.lock python -m bench.bench_degradation [--threads 1 2] [--context spawn]
+    flock /work/cpu.lock python -m bench.bench_degradation [--threads 1 2] [--context spawn] [--preset default]
         [--analyze-rounds 8] [--skip-live] [--skip-analyze] [--skip-app]
 
-1. Live run: the default experiment (four networks, offline data) in a DegradationRunner's own
+1. Live run: a preset's experiment (default: four networks, offline data) in a DegradationRunner's own
    process, polled every 50 ms like the app's timer; prints the time to the first point, the
    gaps between points (a point = one new logged step for all four networks at once) and the
    total, once per torch thread count.
@@ -31,14 +31,15 @@ import torch
 
 from bench.common import machine, report
 from resnet_viz import DegradationConfig, DegradationRunner, analyze, load_model
+from resnet_viz.degradation.presets import PRESETS
 
 PHOTO = sorted((Path(__file__).resolve().parent.parent / "assets").glob("*.jpg"))[0]
 
 
-def live_run(threads: int, context: str) -> dict:
+def live_run(threads: int, context: str, config: DegradationConfig) -> dict:
     runner = DegradationRunner(threads=threads, context=context)
     start = time.perf_counter()
-    assert runner.start(DegradationConfig())
+    assert runner.start(config)
     arrivals: list[float] = []
     points = 0
     while True:
@@ -152,6 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--context", default="spawn", choices=["spawn", "forkserver"])
+    parser.add_argument("--preset", default="default", choices=list(PRESETS), help="the live run's preset")
     parser.add_argument("--analyze-rounds", type=int, default=8)
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--skip-analyze", action="store_true")
@@ -159,17 +161,18 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# {machine()}; runner context {args.context}", flush=True)
     if not args.skip_live:
+        config = PRESETS[args.preset].config
         rows = []
         for threads in args.threads:
-            r = live_run(threads, args.context)
+            r = live_run(threads, args.context, config)
             rows.append({
                 "threads": r["threads"], "total": f"{r['total_s']:.1f} s", "first point": f"{r['first_point_s']:.1f} s",
                 "points": r["points"], "gap median": f"{r['gap_median_s']:.2f} s", "gap p90": f"{r['gap_p90_s']:.2f} s",
                 "gap max": f"{r['gap_max_s']:.2f} s",
                 "final training error": ", ".join(f"{k} {100 * v:.1f}%" for k, v in r["final_train_error"].items()),
             })
-        report("live run: default config (offline data)", rows,
-               absolute="the live run's budget: at most 3 minutes, a point at least every 2 s")
+        report(f"live run: the {args.preset} preset (depths {config.depths}, {config.steps} steps; offline data)", rows,
+               absolute="the live run's budget: at most 4 minutes, a point at least every 2 s")
 
     def x_of_idle(times: dict[str, list[float]]) -> list[dict]:
         idle = statistics.median(times["idle"])

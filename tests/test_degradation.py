@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from resnet_viz import DegradationResult, build_cifar_model, degradation_experiment
-from resnet_viz.degradation.chart import DEGRADATION_LABELS, degradation_chart
+from resnet_viz.degradation.chart import DEGRADATION_LABELS, degradation_chart, gradient_chart
 from resnet_viz.degradation.data import TrainingData
 from resnet_viz.model.runtime import exact_float32
 
@@ -220,3 +220,59 @@ def test_chart_draws_plain_dashed_and_residual_solid(data):
     with pytest.raises(ValueError, match="'colour'"):
         degradation_chart(result, labels={"colour": "x"})
     assert set(DEGRADATION_LABELS) >= {"title", "plain", "resnet"}
+
+
+def test_layer_gradients_are_the_first_batchs_before_any_update(data):
+    # Recomputed here from the documented seeding (weights from seed * 1000 + depth, batches from
+    # a generator seeded with the seed): the first batch's |dL/dW| for every depth layer.
+    import torch.nn.functional as F
+
+    result = degradation_experiment(**TINY, seed=7, device="cpu", training_data=data)
+    g = torch.Generator().manual_seed(7)
+    x, y = data.train_batch(torch.randperm(data.train_labels.numel(), generator=g)[:8], g)
+    for net in result.networks:
+        torch.manual_seed(7 * 1000 + net.depth)
+        model = build_cifar_model(net.depth, residual=net.residual, num_classes=4)
+        F.cross_entropy(model(x), y).backward()
+        convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+        expected = [float(w.grad.norm()) for w in [*convs, model.fc.weight]]
+        assert len(net.layer_gradients) == net.depth  # stem, 2 convs per block, fc: 6n + 2
+        assert net.layer_gradients == pytest.approx(expected, rel=1e-5)
+    assert DegradationResult.from_json(result.to_json()).networks[0].layer_gradients == result.networks[0].layer_gradients
+
+
+def test_the_charts_title_says_recorded_or_live_and_an_empty_chart_says_why(data):
+    result = degradation_experiment(**TINY, device="cpu", training_data=data)
+    assert degradation_chart(result, source="recorded").axes[0].get_title().startswith("Recorded run")
+    assert degradation_chart(result, source="live").axes[0].get_title().startswith("Live run")
+    assert degradation_chart(result).axes[0].get_title() == DEGRADATION_LABELS["title"]
+    with pytest.raises(ValueError, match="'replay'"):
+        degradation_chart(result, source="replay")
+    empty = DegradationResult(config=result.config, data={}, device="", networks=[])
+    fig = degradation_chart(empty, source="live", message="Starting: loading torch and the data...")
+    texts = [t.get_text() for t in fig.axes[0].texts if t.get_gid() == "message"]
+    assert texts == ["Starting: loading torch and the data..."]
+    assert [t.get_text() for t in degradation_chart(empty).axes[0].texts if t.get_gid() == "message"] == [
+        DEGRADATION_LABELS["waiting"]]
+    assert not [t for t in degradation_chart(result).axes[0].texts if t.get_gid() == "message"]
+
+
+def test_the_gradient_chart_draws_every_layer_with_its_first_to_last_ratio(data):
+    result = degradation_experiment(**TINY, device="cpu", training_data=data)
+    fig = gradient_chart(result, source="live")
+    ax = fig.axes[0]
+    lines = {line.get_gid(): line for line in ax.get_lines()}
+    plain = result.network("plain-14")
+    assert list(lines["grad:plain-14"].get_xdata()) == list(range(1, 15))
+    assert list(lines["grad:plain-14"].get_ydata()) == pytest.approx(plain.layer_gradients)
+    assert lines["grad:plain-14"].get_linestyle() == "--" and lines["grad:ResNet-14"].get_linestyle() == "-"
+    assert ax.get_yscale() == "log" and ax.get_title().startswith("Live run")
+    ratio = plain.layer_gradients[0] / plain.layer_gradients[-1]
+    shown = f"{ratio:,.0f}" if ratio >= 10 else f"{ratio:.1f}"
+    assert f"plain-14: first / last layer {shown}x" in [t.get_text() for t in fig.legends[0].get_texts()]
+    # A file recorded before the gradients were: nothing drawn, and the chart says where they come from.
+    old = result.to_json()
+    for net in old["networks"]:
+        del net["layer_gradients"]
+    fig = gradient_chart(old)
+    assert not fig.axes[0].get_lines() and DEGRADATION_LABELS["grad_waiting"] in [t.get_text() for t in fig.axes[0].texts]

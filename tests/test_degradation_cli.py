@@ -34,6 +34,21 @@ def test_writes_json_and_png(tmp_path):
     assert payload["networks"][0]["steps"] == [2, 4]
     with Image.open(plot) as image:
         assert image.format == "PNG" and image.width > 600
+    with Image.open(tmp_path / "run-gradients.png") as image:  # the gradients at initialisation, beside it
+        assert image.format == "PNG" and image.width > 400
+    assert "first/last layer gradient at start" in done.stdout
+    assert len(payload["networks"][0]["layer_gradients"]) == 8
+
+
+def test_the_deeper_preset_and_what_overrides_it(tmp_path, one_torch_thread):
+    from resnet_viz.degradation.presets import PRESETS
+
+    out = tmp_path / "deeper.json"
+    assert main(["degradation", "--preset", "deeper", "--steps", "2", "--batch-size", "4", "--log-every", "1",
+                 "--eval-every", "1", "--eval-size", "4", "--quiet", "--json", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    assert payload["config"]["depths"] == list(PRESETS["deeper"].config.depths) and payload["config"]["steps"] == 2
+    assert [n["name"] for n in payload["networks"]] == ["plain-20", "plain-56", "ResNet-20", "ResNet-56"]
 
 
 @pytest.mark.parametrize(
@@ -43,6 +58,7 @@ def test_writes_json_and_png(tmp_path):
         (["--depths", "twenty"], "depth 'twenty' is not a whole number"),
         (["--steps", "0"], "must be at least 1"),
         (["--data", "mnist"], "invalid choice: 'mnist'"),
+        (["--preset", "deepest"], "invalid choice: 'deepest'"),
         (["--milestones", "0.5", "1.5"], "fractions of the steps"),
     ],
 )

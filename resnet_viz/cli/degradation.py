@@ -1,7 +1,10 @@
 """``python -m resnet_viz degradation``: train plain and residual CIFAR networks side by side.
 
-    python -m resnet_viz degradation --data offline --depths 20 56 --steps 600 --seed 0 \\
-        --json out.json --plot out.png [--batch-size 32] [--device auto] [--threads 1]
+    python -m resnet_viz degradation [--preset default|deeper] [--data offline] [--depths 20 32] [--steps 900] \\
+        [--seed 0] --json out.json --plot out.png [--batch-size 32] [--device auto] [--threads 1]
+
+``--preset`` picks the lab's runs (:mod:`resnet_viz.degradation.presets`): the default one, or
+"deeper" (plain-56 barely leaving chance next to ResNet-56); ``--depths`` and ``--steps`` override it.
 
 A progress bar goes to stderr; the result (:meth:`DegradationResult.to_json` plus the command
 line) to ``--json`` and the curves (:func:`degradation_chart`) to ``--plot``. User mistakes exit
@@ -22,6 +25,7 @@ import torch
 
 from ..degradation.data import DATASETS, DataError
 from ..degradation.experiment import DegradationConfig, DegradationResult, degradation_experiment
+from ..degradation.presets import PRESETS, first_to_last_ratio
 from .options import add_device_option, error, positive_int
 from .progress import ProgressBar
 
@@ -53,6 +57,12 @@ def _show(bar: ProgressBar, fraction: float, partial: DegradationResult) -> None
     bar.update(fraction, f"step {partial.step}/{partial.config.steps}  {errors}")
 
 
+def _gradients_path(plot: str) -> Path:
+    """Beside ``--plot OUT.png``: OUT-gradients.png."""
+    path = Path(plot)
+    return path.with_name(f"{path.stem}-gradients{path.suffix or '.png'}")
+
+
 def _degradation_command(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -68,13 +78,14 @@ def _degradation_command(args: argparse.Namespace) -> int:
             return error(f"{path} is a folder; give a file name")
         if path and not Path(path).parent.is_dir():
             return error(f"{path}: folder {str(Path(path).parent)!r} does not exist")
+    preset = PRESETS[args.preset].config
     start = time.time()
     bar = None if args.quiet else ProgressBar()
     try:
         result = degradation_experiment(
-            depths=tuple(args.depths),
+            depths=tuple(args.depths if args.depths is not None else preset.depths),
             data=args.data,
-            steps=args.steps,
+            steps=args.steps if args.steps is not None else preset.steps,
             batch_size=args.batch_size,
             seed=args.seed,
             device=args.device,
@@ -89,7 +100,8 @@ def _degradation_command(args: argparse.Namespace) -> int:
     for net in result.networks:
         print(
             f"{net.name:<10} {net.parameters:>9,} parameters  final training error {100 * net.final_train_error:5.1f}%"
-            f"  test error {100 * net.final_test_error:5.1f}%  ({net.seconds:.0f} s)"
+            f"  test error {100 * net.final_test_error:5.1f}%  first/last layer gradient at start "
+            f"{first_to_last_ratio(net):,.1f}x  ({net.seconds:.0f} s)"
         )
     if args.json:
         payload = {
@@ -101,10 +113,13 @@ def _degradation_command(args: argparse.Namespace) -> int:
         }
         Path(args.json).write_text(json.dumps(payload, indent=1) + "\n")
     if args.plot:
-        from ..degradation.chart import degradation_chart
+        from ..degradation.chart import degradation_chart, gradient_chart
         from ..draw.charts import figure_to_image
 
         figure_to_image(degradation_chart(result, show_test=True), dpi=120).save(args.plot, format="PNG")
+        gradients = _gradients_path(args.plot)
+        figure_to_image(gradient_chart(result), dpi=120).save(gradients, format="PNG")
+        print(f"curves: {args.plot}; gradients at initialisation: {gradients}")
     return 0
 
 
@@ -116,9 +131,15 @@ def add_degradation_command(commands: Any) -> None:
         help="train plain and residual networks side by side (He et al. 2016, Fig. 6)",
         description="Train plain-d and ResNet-d for each depth d on the same batches and compare training error.",
     )
+    deeper = PRESETS["deeper"].config
+    deep = max(deeper.depths)
+    run.add_argument("--preset", default="default", choices=list(PRESETS),
+                     help=f"default: depths {' '.join(map(str, d.depths))}, {d.steps} steps (the paper's Fig. 6 in "
+                     f"shape); deeper: depths {' '.join(map(str, deeper.depths))}, {deeper.steps} steps (plain-{deep} "
+                     "barely leaves chance next to its ResNet)")
     run.add_argument("--data", default=d.data, choices=list(DATASETS), help="offline: generated oriented gratings, 8x8, no download (default)")
-    run.add_argument("--depths", nargs="+", type=_depth, default=list(d.depths), metavar="D", help="6n + 2 each")
-    run.add_argument("--steps", type=positive_int, default=d.steps, help=f"SGD steps per network (default {d.steps})")
+    run.add_argument("--depths", nargs="+", type=_depth, metavar="D", help="6n + 2 each (default: the preset's)")
+    run.add_argument("--steps", type=positive_int, help="SGD steps per network (default: the preset's)")
     run.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     run.add_argument("--seed", type=int, default=0)
     add_device_option(run)

@@ -15,8 +15,9 @@ pixels gets under a third of the test images right, chance being 10%); a network
 oriented, phase-invariant detectors from noisy 8x8 patches, which takes plain-20 hundreds of steps.
 
 Why this and why 8x8 (measured on this project's 2-core CPU, one thread, see the README): the
-budget of the app's live run is 3 minutes for four networks, two of them 56 layers deep, about
-1,000 steps of 32 images each at 8x8 (a 16x16 step costs 2.3 times as much). Textured shapes at
+budget of the app's live run was then 3 minutes for four networks, two of them 56 layers deep, about
+1,000 steps of 32 images each at 8x8 (a 16x16 step costs 2.3 times as much); the default run is now
+depths 20 and 32 for 1,500 steps (at most 4 minutes), see resnet_viz.degradation.presets. Textured shapes at
 16x16 (ten outlines in random colours and textures) were tried first and were not learned at all
 in that budget, not even by ResNet-20; gratings at 8x8 are learned by plain-20, ResNet-20 and
 ResNet-56, while plain-56 is not. With orientations filling whole bins (no gap between classes)

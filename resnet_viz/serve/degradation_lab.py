@@ -24,17 +24,22 @@ import math
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ..degradation.experiment import DegradationConfig, DegradationResult
 from ..degradation.runner import DegradationRunner, RunSnapshot
 from .gate import Activity
 
-__all__ = ["RECORDED", "MAX_LAYER_STEPS", "HEARTBEAT_TIMEOUT_S", "DegradationLab", "Recorded", "RunTooCostly", "run_cost"]
+__all__ = ["RECORDED", "RECORDED_RUNS", "MAX_LAYER_STEPS", "HEARTBEAT_TIMEOUT_S", "DegradationLab", "Recorded", "RunTooCostly", "run_cost"]
 
 log = logging.getLogger(__name__)
 
-RECORDED = Path(__file__).resolve().parents[2] / "assets" / "degradation_recorded.json"
+_ASSETS = Path(__file__).resolve().parents[2] / "assets"
+RECORDED = _ASSETS / "degradation_recorded.json"  # the default preset's run, shown on open
+RECORDED_RUNS: dict[str, Path] = {  # preset key -> its committed run (bench/record_degradation.py --preset KEY)
+    "default": RECORDED,
+    "deeper": _ASSETS / "degradation_recorded_deeper.json",
+}
 
 # What one live run may cost, in layer-steps: SGD steps x the sum of the depths trained (each depth
 # is a plain and a residual twin of that many layers, and a step's time grows with the layers), x
@@ -102,13 +107,14 @@ class DegradationLab:
         threads: int = 1,
         device: str = "cpu",
         context: str = "spawn",
-        recorded: Path = RECORDED,
+        recorded: Path | Mapping[str, Path] = RECORDED_RUNS,
         max_cost: int | None = MAX_LAYER_STEPS,
         heartbeat_timeout_s: float | None = HEARTBEAT_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.threads, self.device, self.context = threads, device, context
-        self.recorded_path = recorded
+        # preset key -> file; a single path is the default preset's
+        self.recorded_paths = dict(recorded) if isinstance(recorded, Mapping) else {"default": Path(recorded)}
         self.max_cost, self.heartbeat_timeout_s, self.clock = max_cost, heartbeat_timeout_s, clock
         self._beat = 0.0  # the latest heartbeat of the active run's starter
         self._ended: tuple[int, str] | None = None  # (run id, why the lab ended it)
@@ -122,8 +128,8 @@ class DegradationLab:
         self._owner: str | None = None  # the session that started the latest run
         self._config: DegradationConfig | None = None  # the latest run's
         self._busy = False  # the app's models are computing (as the activity last said)
-        self._recorded: Recorded | None = None
-        self._recorded_error: str | None = None
+        self._recorded: dict[str, Recorded] = {}
+        self._recorded_errors: dict[str, str] = {}
         if activity is not None:
             activity.listeners.append(self.on_activity)
 
@@ -245,17 +251,19 @@ class DegradationLab:
 
     # --- the recorded curves ---------------------------------------------------------------------
 
-    def recorded(self) -> Recorded | None:
-        """The committed run, read once; None (and :attr:`recorded_error` says why) if unreadable."""
+    def recorded(self, preset: str = "default") -> Recorded | None:
+        """The preset's committed run, read once; None (and :meth:`recorded_error` says why) if unreadable."""
         with self._lock:
-            if self._recorded is None and self._recorded_error is None:
+            if preset not in self._recorded and preset not in self._recorded_errors:
+                path = self.recorded_paths.get(preset)
                 try:
-                    self._recorded = Recorded.load(self.recorded_path)
+                    if path is None:
+                        raise KeyError(f"no recorded run for the {preset!r} preset")
+                    self._recorded[preset] = Recorded.load(path)
                 except (OSError, ValueError, KeyError, TypeError) as exc:
-                    self._recorded_error = f"{type(exc).__name__}: {exc}"
-                    log.warning("no recorded degradation curves (%s): %s", self.recorded_path, self._recorded_error)
-            return self._recorded
+                    self._recorded_errors[preset] = f"{type(exc).__name__}: {exc}"
+                    log.warning("no recorded degradation curves (%s): %s", path, self._recorded_errors[preset])
+            return self._recorded.get(preset)
 
-    @property
-    def recorded_error(self) -> str | None:
-        return self._recorded_error
+    def recorded_error(self, preset: str = "default") -> str | None:
+        return self._recorded_errors.get(preset)
