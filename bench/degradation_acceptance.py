@@ -40,7 +40,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import machine
+from bench.common import machine, report
 from resnet_viz import degradation_experiment
 from resnet_viz.degradation import gratings as gratings_data
 from resnet_viz.degradation.presets import PRESETS, first_to_last_ratio
@@ -168,19 +168,23 @@ def main() -> None:
     def column(name: str) -> list[float]:
         return [final[s][name] for s in args.seeds]
 
-    print("\nfinal training error (%), mean and spread (max - min) over seeds:")
-    for name in nets:
-        values = column(name)
-        print(f"  {name:<10} mean {100 * statistics.mean(values):5.1f}  spread {100 * (max(values) - min(values)):4.1f}"
-              f"  per seed {', '.join(f'{100 * v:.1f}' for v in values)}")
     d0 = depths[0]
     noise = max(max(column(k)) - min(column(k)) for k in (f"plain-{d0}", f"ResNet-{d0}"))
-    print(f"noise: the largest seed spread of plain-{d0} and ResNet-{d0}: {100 * noise:.1f} points")
     checks = _checks(args.preset, depths, final, noise)
-    for text, passed in checks:
-        print(f"  {'PASS' if passed else 'FAIL'}  {text}")
     passed = all(ok for _, ok in checks)
-    print("accepted on every seed" if passed else "NOT accepted", flush=True)
+    table = []
+    for name in nets:
+        values = column(name)
+        table.append({"network": name, "mean %": f"{100 * statistics.mean(values):.1f}",
+                      "spread (max - min)": f"{100 * (max(values) - min(values)):.1f}",
+                      "per seed %": ", ".join(f"{100 * v:.1f}" for v in values),
+                      "left chance at step": ", ".join(str(rows[s]["left_chance_at_step"][name] or "never")
+                                                       for s in args.seeds)})
+    report(f"final training error over seeds {', '.join(map(str, args.seeds))} ({args.preset} preset)", table, notes=[
+        f"noise: the largest seed spread of plain-{d0} and ResNet-{d0}: {100 * noise:.1f} points",
+        *(f"{'PASS' if ok else 'FAIL'}  {text}" for text, ok in checks),
+        "accepted on every seed" if passed else "NOT accepted",
+    ])
     if args.json:
         summary = {"machine": machine(), "preset": args.preset, "config": config.to_json(), "overrides": overrides,
                    "gratings": args.gratings, "seeds": rows, "noise": noise,

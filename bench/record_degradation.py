@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import machine
+from bench.common import machine, report
 from resnet_viz import degradation_experiment
 from resnet_viz.serve.degradation_lab import RECORDED_RUNS
 from resnet_viz.degradation.presets import PRESETS, first_to_last_ratio
@@ -70,10 +70,10 @@ def main() -> None:
         **_rounded(result.to_json()),
     }
     Path(out).write_text(json.dumps(payload, separators=(",", ":")) + "\n")
-    print(f"wrote {out} ({wall:.0f} s): "
-          + ", ".join(f"{n.name} {100 * n.final_train_error:.1f}% (gradient first/last {first_to_last_ratio(n):,.1f}x)"
-                      for n in result.networks))
-
+    report(f"recorded run ({args.preset} preset), wrote {out} ({wall:.0f} s)", [
+        {"network": n.name, "final training error": f"{100 * n.final_train_error:.1f}%",
+         "gradient first/last layer at step 1": f"{first_to_last_ratio(n):,.1f}x"}
+        for n in result.networks])
 
 if __name__ == "__main__":
     main()
