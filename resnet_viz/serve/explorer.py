@@ -225,7 +225,7 @@ class Explorer:
         Grad-CAM for the top-1 at C5 and the ladder come from the shared, once-computed ladder.
         """
         spec = method_spec(method)
-        if target is None and not options and method == "gradcam_ladder":
+        if target is None and not options and spec.all_stages:
             return self.ladder(session)
         x = session.analysis.input
         if spec.cost == "fast":

@@ -23,7 +23,7 @@ __all__ = ["COMPARABLE_METHODS", "MethodTrust", "TrustReport", "trust_report"]
 Progress = Callable[[float], None]
 
 # Every method with one map per call (the ladder is Grad-CAM at four stages: use gradcam).
-COMPARABLE_METHODS = tuple(key for key in METHOD_SPECS if key != "gradcam_ladder")
+COMPARABLE_METHODS = tuple(key for key, spec in METHOD_SPECS.items() if spec.comparable)
 
 
 @dataclass

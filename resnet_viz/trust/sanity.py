@@ -148,8 +148,8 @@ def sanity_check(
     network is run once: each step starts from its stored output.
     """
     spec = method_spec(method)
-    if method == "gradcam_ladder":
-        raise ValueError("the sanity check takes one map per step: use gradcam with a stage instead of gradcam_ladder")
+    if not spec.comparable:
+        raise ValueError(f"the sanity check takes one map per step: use gradcam with a stage instead of {method}")
     if spec.needs_stage and stage is None:
         stage = model.stages[-1].name
     options = dict(options or {})
@@ -165,7 +165,7 @@ def sanity_check(
 
     original = attribute(model, x, method, target=target, stage=stage or "C5", progress=part(0), **options)
     index, signed = original["target"]["index"], bool(original["signed"])
-    reusable = method == "gradcam"  # needs no gradient below its stage
+    reusable = spec.stops_at_stage  # needs no gradient below its stage
     cached = chain_outputs(model, x[None]) if reusable else None
     stage_end = _stage_end(model, stage) if reusable else -1
     copy = private_copy(model)

@@ -135,8 +135,8 @@ def build(page: Page) -> None:
         ladder_result = explorer.ladder(session)
         steps = ladder_view(session, ladder_result, lang)
         session.outputs["ladder"] = steps
-        if method_name in ("gradcam", "gradcam_ladder"):
-            where = stage_name if method_name == "gradcam" else "C5"
+        where = spec.ladder_stage(stage_name)
+        if where is not None:  # Grad-CAM of the top-1 is one of the ladder's maps
             picture, caption = heatmap_view(session, {**ladder_result, "method": method_name}, where, lang)
             session.outputs.update(heatmap=picture, attribution=ladder_result)  # the shared result: no copy per visitor
             return picture, steps, caption
