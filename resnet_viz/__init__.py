@@ -25,7 +25,7 @@ from .degradation import (
     degradation_experiment,
 )
 from .exemplars import Exemplar, ExemplarIndex, IndexFileError, build_index, load_index
-from .explain import METHODS, ChannelVisualization, attribute, visualize_channel
+from .explain import METHODS, AttributionResult, ChannelVisualization, attribute, visualize_channel
 from .model import (
     ARCHS,
     BasicBlock,
@@ -45,7 +45,10 @@ from .model import (
     weights_sha256,
 )
 from .probe import (
+    AnalysisReport,
     AnalysisTensors,
+    GradientFlowResult,
+    LesionResult,
     analyze,
     analyze_batch,
     architecture_table,
@@ -69,7 +72,9 @@ from .trust import (
 __all__ = [
     "ARCHS",
     "METHODS",
+    "AnalysisReport",
     "AnalysisTensors",
+    "AttributionResult",
     "BasicBlock",
     "BlockInfo",
     "Bottleneck",
@@ -82,8 +87,10 @@ __all__ = [
     "Exemplar",
     "ExemplarIndex",
     "FaithfulnessResult",
+    "GradientFlowResult",
     "ImageError",
     "IndexFileError",
+    "LesionResult",
     "ModelMeta",
     "NetworkCurve",
     "ResNet",

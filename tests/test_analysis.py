@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 
 import pytest
 import torch
@@ -24,7 +25,7 @@ def _input(model, path) -> torch.Tensor:
 @pytest.mark.slow
 def test_schema_and_json(resnet50, examples):
     report = analyze(resnet50, examples[0], top_k=5)
-    json.loads(json.dumps(report, allow_nan=False))  # strict JSON: no NaN or inf
+    json.loads(json.dumps(report.to_json(), allow_nan=False))  # strict JSON: no NaN or inf
     assert set(report) == {"arch", "weights", "device", "runtime", "image", "predictions", "stages", "blocks", "timing_ms"}
     assert (report["arch"], report["weights"], report["device"]) == ("resnet50", "random", "cpu")
     assert [p["rank"] for p in report["predictions"]] == [1, 2, 3, 4, 5]
@@ -138,7 +139,7 @@ def test_batch_equals_one_by_one(resnet18, examples):
 
 def _close(a: dict, b: dict) -> bool:
     """Equal up to float rounding (batched convolutions may sum in another order)."""
-    if isinstance(a, dict):
+    if isinstance(a, Mapping):
         return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a if k != "timing_ms")
     if isinstance(a, list):
         return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))

@@ -53,8 +53,8 @@ def test_the_example_is_analysed_once_and_shared(explorer, examples):
         handle.remove()
     assert calls == [1]
     assert first.analysis is second.analysis and first is not second
-    first.outputs["grid"] = "only a's"
-    assert "grid" not in second.outputs
+    first.outputs.grid = "only a's"
+    assert second.outputs.grid is None
 
 
 @pytest.mark.slow

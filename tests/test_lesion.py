@@ -38,7 +38,7 @@ def test_removing_a_block_changes_the_logits(resnet50, examples):
 
 @pytest.mark.slow
 def test_sweep_rows_equal_lesioning_each_block_alone(resnet50, examples, sweep50):
-    json.dumps(sweep50, allow_nan=False)
+    json.dumps(sweep50.to_json(), allow_nan=False)
     rows = sweep50["blocks"]
     assert [r["name"] for r in rows] == [b.name for b in resnet50.blocks()]
     intact_top1 = sweep50["intact"]["index"]

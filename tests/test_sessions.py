@@ -180,7 +180,7 @@ def _own(nbytes: int = 0) -> Session:
     """A visitor's session around their own photo, holding ``nbytes`` of rendered pictures."""
     session = Session(_analysis())
     if nbytes:
-        session.outputs["grid"] = Image.new("L", (nbytes, 1))
+        session.outputs.grid = Image.new("L", (nbytes, 1))
     return session
 
 
@@ -207,7 +207,7 @@ def test_a_flood_of_page_loads_evicts_page_loads_not_a_visitor():
 def test_the_memory_budget_counts_what_each_session_holds_alone():
     shared = _page_load()
     ladder = shared.analysis.derived("ladder", lambda: {"maps": {"C5": np.zeros((224, 224), np.float32)}})
-    shared.outputs["attribution"] = ladder  # shown as it is, as the Grad-CAM tab does for the top-1
+    shared.outputs.attribution = ladder  # shown as it is, as the Grad-CAM tab does for the top-1
     assert shared.nbytes < 10_000  # the example's tensors and results belong to nobody in particular
     own = _own(1_000_000)
     assert own.nbytes >= 1_000_000 + 3 * 224 * 224 * 4  # its picture and its own input tensor

@@ -75,7 +75,7 @@ def test_the_grid_renders_from_the_session_without_a_forward(explorer, session, 
     finally:
         handle.remove()
     assert calls == []
-    shown = session.outputs["channels"]
+    shown = session.outputs.channels
     means = session.stages[stage].float().mean(dim=(1, 2))
     assert shown == torch.argsort(means, descending=True, stable=True)[:16].tolist()
     assert grid.width > grid.height > 0
@@ -86,7 +86,7 @@ def test_the_grid_renders_from_the_session_without_a_forward(explorer, session, 
 def test_the_gradcam_ranking_and_its_title(explorer, session):
     _, title, _ = stages.grid_view(explorer, session, "C4", "gradcam", 8, "en")
     weights = explorer.channel_weights(session)["C4"]
-    assert session.outputs["channels"] == torch.argsort(weights, descending=True, stable=True)[:8].tolist()
+    assert session.outputs.channels == torch.argsort(weights, descending=True, stable=True)[:8].tolist()
     top1 = session.report["predictions"][0]["label"]
     assert title == f"#### C4: the 8 channels with the largest Grad-CAM weight for **{top1}** (resnet18)"
     _, korean, _ = stages.grid_view(explorer, session, "C4", "gradcam", 8, "ko")
@@ -202,9 +202,9 @@ def test_the_zip_reads_on_its_own(explorer, examples, tmp_path):
     session = explorer.analyze(str(examples[0]), "resnet18", "zipper")
     stages.grid_view(explorer, session, "C3", "mean", 8, "en")
     stages.channel_view(session, "C3", 7, 0.5, "en")
-    session.outputs["gradient_flow"] = explorer.gradient_flow(session)
-    session.outputs["lesion_sweep"] = explorer.lesion_sweep(session)
-    session.outputs["attribution"] = explorer.ladder(session)  # kept as arrays, as the tab keeps it
+    session.outputs.gradient_flow = explorer.gradient_flow(session)
+    session.outputs.lesion_sweep = explorer.lesion_sweep(session)
+    session.outputs.attribution = explorer.ladder(session)  # kept as arrays, as the tab keeps it
     path = files.write_bundle(explorer, session, tmp_path / "bundle.zip", "en")
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())

@@ -61,7 +61,7 @@ def _analyze_command(args: argparse.Namespace) -> int:
             failed = True
             continue
         print(format_summary(path, report))
-        results.append({"file": path, **report})
+        results.append({"file": path, **report.to_json()})
     if args.json:
         payload = results if len(args.images) > 1 else (results[0] if results else None)
         if payload is not None:

@@ -7,7 +7,7 @@
 Imports from: model, probe, i18n.
 """
 
-from .attribution import METHODS, attribute
+from .attribution import METHODS, AttributionResult, attribute
 from .feature_vis import ChannelVisualization, visualize_channel
 
-__all__ = ["METHODS", "ChannelVisualization", "attribute", "visualize_channel"]
+__all__ = ["METHODS", "AttributionResult", "ChannelVisualization", "attribute", "visualize_channel"]

@@ -13,6 +13,7 @@ takes a second, which nothing else in the package needs.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -23,16 +24,57 @@ from ..i18n import UserError
 from ..model.preprocess import ImageSource
 from ..model.resnet import ResNet
 from ..model.runtime import image_input, private_copy
+from ..probe.results import Result, TargetInfo, optional
 from ..probe.targets import Target, resolve_target, target_info
 from .baselines import BASELINES
 from .methods import LAYER_STAGES, METHOD_SPECS, Method, method_spec
 
-__all__ = ["METHODS", "LAYER_STAGES", "BASELINES", "attribute", "attribution_json", "channel_weights"]
+__all__ = ["METHODS", "LAYER_STAGES", "BASELINES", "AttributionResult", "attribute", "attribution_json", "channel_weights"]
 
 Progress = Callable[[float], None]
 
 # Method -> its options and their defaults (from resnet_viz.explain.methods). Any other option is an error.
 METHODS: dict[str, dict[str, Any]] = {key: dict(spec.options) for key, spec in METHOD_SPECS.items()}
+
+
+@dataclass(eq=False)
+class AttributionResult(Result):
+    """:func:`attribute`: the map in [0, 1] (224x224 float32; signed maps centre 0 at 0.5) and what
+    it is about. The ladder fills ``maps`` and ``raw_ranges`` (C2..C5); Integrated Gradients fills
+    ``output_difference`` (f(x) - f(baseline), which its attributions should sum to)."""
+
+    method: str
+    stage: str | list[str] | None  # the Grad-CAM family's stage; the ladder's stages; None for pixel methods
+    map: np.ndarray
+    raw_range: list[float]  # [min, max] before normalisation
+    signed: bool
+    convergence_delta: float | None  # Integrated Gradients only: sum of attributions - (f(x) - f(baseline))
+    target: TargetInfo
+    options: dict[str, Any]
+    timing_ms: float
+    maps: dict[str, np.ndarray] | None = optional()
+    raw_ranges: dict[str, list[float]] | None = optional()
+    output_difference: float | None = optional()
+
+    # The JSON's order (as before results had types): the ladder's maps come before the headline map.
+    _ORDER = ("method", "stage", "maps", "raw_ranges", "map", "raw_range", "signed", "convergence_delta",
+              "output_difference", "target", "options", "timing_ms")
+
+    def _keys(self) -> list[str]:
+        present = set(super()._keys())
+        return [key for key in self._ORDER if key in present]
+
+    def to_json(self, decimals: int = 4) -> dict[str, Any]:
+        """The result with its maps as nested lists, rounded to ``decimals``."""
+
+        def as_lists(unit: np.ndarray) -> list[list[float]]:
+            return np.round(unit.astype(np.float64), decimals).tolist()
+
+        out = super().to_json()
+        out["map"] = as_lists(self.map)
+        if self.maps is not None:
+            out["maps"] = {name: as_lists(unit) for name, unit in self.maps.items()}
+        return out
 
 
 class _Forward(torch.nn.Module):
@@ -100,7 +142,7 @@ def attribute(
     stage: str = "C5",
     progress: Progress | None = None,
     **options: Any,
-) -> dict[str, Any]:
+) -> AttributionResult:
     """Explain ``model``'s score for ``target`` (an index, a label, or None for the top-1) on ``image``.
 
     ``method`` is one of :data:`METHODS`; ``stage`` (C2..C5) is used by the Grad-CAM methods;
@@ -126,38 +168,38 @@ def attribute(
         if spec.all_stages:
             maps = spec.run(forward, x, stage, index, opt)
             units = {name: _to_unit(cam, signed=spec.signed) for name, cam in maps.items()}
-            result = {
-                "method": method,
-                "stage": list(LAYER_STAGES),
-                "maps": {name: unit for name, (unit, _) in units.items()},
-                "raw_ranges": {name: rng for name, (_, rng) in units.items()},
-                "map": units[LAYER_STAGES[-1]][0],
-                "raw_range": units[LAYER_STAGES[-1]][1],
-                "signed": spec.signed,
-                "convergence_delta": None,
-            }
+            fields = dict(
+                stage=list(LAYER_STAGES),
+                maps={name: unit for name, (unit, _) in units.items()},
+                raw_ranges={name: rng for name, (_, rng) in units.items()},
+                map=units[LAYER_STAGES[-1]][0],
+                raw_range=units[LAYER_STAGES[-1]][1],
+                convergence_delta=None,
+            )
         else:
             raw = spec.run(forward, x, stage, index, opt)
             unit, raw_range = _to_unit(raw.map, spec.signed)
-            result = {
-                "method": method,
-                "stage": stage if spec.needs_stage else None,
-                "map": unit,
-                "raw_range": raw_range,
-                "signed": spec.signed,
-                "convergence_delta": raw.completeness[0] if raw.completeness else None,
-            }
-            if raw.completeness:
-                result["output_difference"] = raw.completeness[1]  # f(x) - f(baseline) for the target
+            fields = dict(
+                stage=stage if spec.needs_stage else None,
+                map=unit,
+                raw_range=raw_range,
+                convergence_delta=raw.completeness[0] if raw.completeness else None,
+                # f(x) - f(baseline) for the target
+                output_difference=raw.completeness[1] if raw.completeness else None,
+            )
     if single_pass:
         logits = forward.first_logits
         index = int(logits.argmax()) if index is None else index
     if progress is not None:
         progress(1.0)
-    result["target"] = target_info(model, logits, index)
-    result["options"] = {k: opt[k] for k in spec.options}
-    result["timing_ms"] = 1000 * (time.perf_counter() - start)
-    return result
+    return AttributionResult(
+        method=method,
+        signed=spec.signed,
+        target=target_info(model, logits, index),
+        options={k: opt[k] for k in spec.options},
+        timing_ms=1000 * (time.perf_counter() - start),
+        **fields,
+    )
 
 
 def channel_weights(model: ResNet, image: ImageSource, target: Target = None) -> tuple[dict[str, Tensor], dict]:
@@ -180,14 +222,6 @@ def channel_weights(model: ResNet, image: ImageSource, target: Target = None) ->
     return weights, target_info(model, logits, index)
 
 
-def attribution_json(result: dict[str, Any], decimals: int = 4) -> dict[str, Any]:
+def attribution_json(result: AttributionResult, decimals: int = 4) -> dict[str, Any]:
     """:func:`attribute`'s result with its maps as nested lists (rounded), ready for JSON."""
-
-    def as_lists(unit: np.ndarray) -> list[list[float]]:
-        return np.round(unit.astype(np.float64), decimals).tolist()
-
-    out = dict(result)
-    out["map"] = as_lists(result["map"])
-    if "maps" in result:
-        out["maps"] = {name: as_lists(unit) for name, unit in result["maps"].items()}
-    return out
+    return result.to_json(decimals)

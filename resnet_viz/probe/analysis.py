@@ -20,6 +20,7 @@ from ..model.preprocess import ImageSource, crop_image, load_image, original_siz
 from ..model.resnet import ResNet
 from ..model.runtime import as_model_input, autocast, model_device, runtime_json
 from .hooks import forward_taps
+from .results import AnalysisReport
 
 __all__ = ["AnalysisTensors", "analyze", "analyze_batch", "top_predictions"]
 
@@ -201,7 +202,7 @@ def _check_top_k(top_k: int) -> None:
 
 def analyze_batch(
     model: ResNet, images: Sequence[ImageSource], top_k: int = 5, *, return_tensors: bool = False
-) -> list[dict[str, Any]] | list[tuple[dict[str, Any], AnalysisTensors]]:
+) -> list[AnalysisReport] | list[tuple[AnalysisReport, AnalysisTensors]]:
     """:func:`analyze` for several images in ONE batched forward pass (results in input order)."""
     _check_top_k(top_k)
     if not images:
@@ -225,16 +226,16 @@ def analyze_batch(
     runtime = runtime_json(model)
     stage_info = {s.name: s for s in model.stages}
     block_info = {b.name: b for b in model.blocks()}
-    results = []
+    rows = []
     for i, picture in enumerate(pictures):
-        report = {
-            "arch": model.meta.arch,
-            "weights": model.meta.weights,
-            "device": str(device),
-            "runtime": dict(runtime),
-            "image": dict(zip(("width", "height"), original_size(picture))),
-            "predictions": top_predictions(model, logits[i], top_k),
-            "stages": [
+        fields = dict(
+            arch=model.meta.arch,
+            weights=model.meta.weights,
+            device=str(device),
+            runtime=dict(runtime),
+            image=dict(zip(("width", "height"), original_size(picture))),
+            predictions=top_predictions(model, logits[i], top_k),
+            stages=[
                 {
                     "name": name,
                     "channels": int(t.shape[1]),
@@ -245,21 +246,20 @@ def analyze_batch(
                 }
                 for name, t in probe.stages.items()
             ],
-            "blocks": [
+            blocks=[
                 {"name": name, "stage": block_info[name].stage, "kind": block_info[name].kind}
                 | {k: v[i] for k, v in stats.items()}
                 for name, stats in block_table.items()
             ],
-        }
-        results.append(report)
+        )
+        rows.append(fields)
     done = time.perf_counter()
     timing = {
         "preprocess": 1000 * (preprocessed - start),
         "forward": 1000 * (forwarded - preprocessed),
         "total": 1000 * (done - start),
     }
-    for report in results:
-        report["timing_ms"] = dict(timing)
+    results = [AnalysisReport(**fields, timing_ms=dict(timing)) for fields in rows]
     if not return_tensors:
         return results
     cpu_batch = batch.cpu()
@@ -280,11 +280,11 @@ def analyze_batch(
 
 def analyze(
     model: ResNet, image: ImageSource, top_k: int = 5, *, return_tensors: bool = False
-) -> dict[str, Any] | tuple[dict[str, Any], AnalysisTensors]:
+) -> AnalysisReport | tuple[AnalysisReport, AnalysisTensors]:
     """Predictions, C1..C5 statistics and per-block residual vs shortcut magnitudes, from ONE forward.
 
-    ``image`` is a path, bytes, a PIL image or an (H, W[, 3|4]) array. Returns a JSON-serialisable
-    dict (its ``runtime`` says how the model ran: device, memory layout, threads, dtype); with
+    ``image`` is a path, bytes, a PIL image or an (H, W[, 3|4]) array. Returns an
+    :class:`~resnet_viz.probe.results.AnalysisReport` (``to_json()`` for JSON; its ``runtime`` says how the model ran: device, memory layout, threads, dtype); with
     ``return_tensors=True`` also the :class:`AnalysisTensors` of the same pass.
     """
     return analyze_batch(model, [image], top_k, return_tensors=return_tensors)[0]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -30,6 +29,7 @@ from torch import Tensor
 from ..model.preprocess import ImageSource
 from ..model.resnet import ResNet
 from ..model.runtime import image_input
+from .results import GradientFlowResult
 from .targets import Target, resolve_target, target_info
 
 __all__ = ["gradient_flow"]
@@ -89,7 +89,7 @@ def _plain_pass(model: ResNet, x: Tensor, target: int) -> list[float | None]:
     return [_rms(g) for g in torch.autograd.grad(score, inputs)]
 
 
-def gradient_flow(model: ResNet, image: ImageSource, target: Target = None) -> dict[str, Any]:
+def gradient_flow(model: ResNet, image: ImageSource, target: Target = None) -> GradientFlowResult:
     """One row per residual block with the gradient reaching it through the shortcut and through F,
     next to the plain twin's gradient at the same place (log-scale material)."""
     start = time.perf_counter()
@@ -104,9 +104,9 @@ def gradient_flow(model: ResNet, image: ImageSource, target: Target = None) -> d
         {"name": info.name, "stage": info.stage, "kind": info.kind, **row, "plain_grad_input_rms": plain_rms}
         for info, row, plain_rms in zip(model.blocks(), resnet_rows, plain)
     ]
-    return {
-        "arch": model.meta.arch,
-        "target": target_info(model, logits, index),
-        "blocks": rows,
-        "timing_ms": 1000 * (time.perf_counter() - start),
-    }
+    return GradientFlowResult(
+        arch=model.meta.arch,
+        target=target_info(model, logits, index),
+        blocks=rows,
+        timing_ms=1000 * (time.perf_counter() - start),
+    )

@@ -24,6 +24,7 @@ from ..model.preprocess import ImageSource
 from ..model.resnet import BlockInfo, ResNet
 from ..model.runtime import autocast, image_input
 from .analysis import top_predictions
+from .results import LesionResult
 from .targets import target_info
 
 __all__ = ["lesion", "scaled_block", "resolve_scales"]
@@ -88,7 +89,7 @@ def _scaled_forward(model: ResNet, x: Tensor, scales: Mapping[str, float]) -> Te
     return model.forward_head(h)
 
 
-def lesion(model: ResNet, image: ImageSource, *, scales: Mapping[str, float] | None = None, top_k: int = 5) -> dict:
+def lesion(model: ResNet, image: ImageSource, *, scales: Mapping[str, float] | None = None, top_k: int = 5) -> LesionResult:
     """The lesion sweep (``scales=None``) or the top-k with chosen residual branches scaled."""
     start = time.perf_counter()
     x = image_input(model, image)
@@ -116,22 +117,22 @@ def lesion(model: ResNet, image: ImageSource, *, scales: Mapping[str, float] | N
                     "top1_changed": new_top != top1,
                 }
             )
-        return {
-            "arch": model.meta.arch,
-            "intact": target_info(model, intact[0], top1),
-            "blocks": rows,
-            "timing_ms": 1000 * (time.perf_counter() - start),
-        }
+        return LesionResult(
+            arch=model.meta.arch,
+            intact=target_info(model, intact[0], top1),
+            blocks=rows,
+            timing_ms=1000 * (time.perf_counter() - start),
+        )
     resolved = resolve_scales(model, scales)
     with torch.inference_mode(), autocast(model):
         intact = model(x)[0].double().cpu()
         scaled = _scaled_forward(model, x, resolved)[0].double().cpu()
     divergence = _kl(torch.log_softmax(intact, dim=-1), torch.log_softmax(scaled, dim=-1))
-    return {
-        "arch": model.meta.arch,
-        "scales": resolved,
-        "predictions": top_predictions(model, scaled, top_k),
-        "intact_predictions": top_predictions(model, intact, top_k),
-        "kl_divergence": float(divergence),
-        "timing_ms": 1000 * (time.perf_counter() - start),
-    }
+    return LesionResult(
+        arch=model.meta.arch,
+        scales=resolved,
+        predictions=top_predictions(model, scaled, top_k),
+        intact_predictions=top_predictions(model, intact, top_k),
+        kl_divergence=float(divergence),
+        timing_ms=1000 * (time.perf_counter() - start),
+    )

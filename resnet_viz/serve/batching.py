@@ -23,6 +23,7 @@ from PIL import Image
 from ..model.preprocess import ImageSource, load_image
 from ..model.resnet import ResNet
 from ..probe.analysis import analyze_batch
+from ..probe.results import AnalysisReport
 
 __all__ = ["AnalyzeBatcher"]
 
@@ -54,7 +55,7 @@ class AnalyzeBatcher:
         # server runs for days and would otherwise keep one number per batch forever.
         self.batch_sizes: deque[int] = deque(maxlen=history)
 
-    def analyze(self, image: ImageSource, arch: str, top_k: int = 5) -> dict[str, Any]:
+    def analyze(self, image: ImageSource, arch: str, top_k: int = 5) -> AnalysisReport:
         job = _Job(arch, self.load(image, arch), top_k)  # a bad image fails here, in its own request
         with self._changed:
             self._waiting.append(job)

@@ -29,6 +29,8 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
+from ..explain.attribution import AttributionResult
+from ..probe.results import AnalysisReport, GradientFlowResult, LesionResult
 from .approx_size import approx_nbytes
 
 __all__ = ["Analysis", "Session", "SessionStore", "valid_session_id"]
@@ -51,7 +53,7 @@ class Analysis:
     """
 
     arch: str
-    report: dict[str, Any]  # analyze()'s JSON
+    report: AnalysisReport  # analyze()'s result
     input: torch.Tensor  # (3, 224, 224) normalised, CPU
     crop: Image.Image  # the same crop as a picture
     stages: dict[str, torch.Tensor]  # "C1".."C5" -> (C, H, W) float16, CPU
@@ -76,12 +78,40 @@ class Analysis:
 
 
 @dataclass
+class Shown:
+    """What one visitor has on screen, kept for the download zip and for clicks on the grid."""
+
+    grid: Image.Image | None = None  # the stage tab's feature grid
+    grid_title: str | None = None
+    stage: str = "C2"  # the stage the grid shows
+    channels: list[int] = field(default_factory=list)  # the channels in the grid, in tile order
+    channel: Image.Image | None = None  # the channel picked from the grid
+    channel_number: int = 0
+    heatmap: Image.Image | None = None  # the attribution map as shown
+    ladder: Image.Image | None = None  # the Grad-CAM ladder picture
+    attribution: AttributionResult | None = None  # arrays; JSON only when zipped
+    gradient_flow: GradientFlowResult | None = None
+    lesion_sweep: LesionResult | None = None
+    scaled: LesionResult | None = None  # the last residual scaling (its timing left out of the zip)
+
+    def update(self, **shown: Any) -> None:
+        """Set several fields at once (a name that is not a field is a bug: AttributeError)."""
+        for name, value in shown.items():
+            if name not in self.__dataclass_fields__:
+                raise AttributeError(f"Shown has no field {name!r}")
+            setattr(self, name, value)
+
+    def values(self) -> list[Any]:
+        return [getattr(self, name) for name in self.__dataclass_fields__]
+
+
+@dataclass
 class Session:
     """One visitor's state: the analysis on screen and what was computed or rendered for it."""
 
     analysis: Analysis
     channel_weights: dict[str, torch.Tensor] = field(default_factory=dict)  # stage -> Grad-CAM weights (C,)
-    outputs: dict[str, Any] = field(default_factory=dict)  # last rendered pictures and results, for downloads
+    outputs: Shown = field(default_factory=Shown)  # last rendered pictures and results, for downloads
     files_token: str | None = None  # the name of this session's download folder, chosen by the server
     cancel: threading.Event = field(default_factory=threading.Event)  # set by Cancel: stops a slow method
     touched: float = 0.0  # set by the store
@@ -104,7 +134,7 @@ class Session:
         return own + sum(approx_nbytes(v) for v in shown) + approx_nbytes(self.channel_weights)
 
     @property
-    def report(self) -> dict[str, Any]:
+    def report(self) -> AnalysisReport:
         return self.analysis.report
 
     @property

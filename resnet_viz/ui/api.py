@@ -68,10 +68,10 @@ class Endpoints:
         """:func:`resnet_viz.analyze`'s JSON (batched with concurrent requests)."""
         batcher = self.explorer.batcher
         if batcher is None or not image:
-            return self._run(analyze, image, arch, lang)
+            return self._run(analyze, image, arch, lang).to_json()
         self.explorer.registry.get(arch)  # load the model outside the batch
         with _image_errors(lang):
-            return batcher.analyze(image, arch)  # decodes the photo in this request's thread
+            return batcher.analyze(image, arch).to_json()  # decodes the photo in this request's thread
 
     def attribute(
         self, image: str | None, arch: str, method: str, target: str | int | None, stage: str, lang: str = "en"
@@ -88,11 +88,11 @@ class Endpoints:
 
     def gradient_flow(self, image: str | None, arch: str, target: str | int | None, lang: str = "en") -> dict[str, Any]:
         """:func:`resnet_viz.probe.gradient_flow`'s dict."""
-        return self._run(gradient_flow, image, arch, lang, resolve_target_text(target, lang))
+        return self._run(gradient_flow, image, arch, lang, resolve_target_text(target, lang)).to_json()
 
     def lesion(self, image: str | None, arch: str, scales: str | dict | None, lang: str = "en") -> dict[str, Any]:
         """:func:`resnet_viz.probe.lesion`'s dict: the sweep, or top-5 with ``scales`` (JSON text or dict)."""
-        return self._run(lesion, image, arch, lang, scales=self.scales(scales, arch, lang))
+        return self._run(lesion, image, arch, lang, scales=self.scales(scales, arch, lang)).to_json()
 
     def scales(self, scales: str | dict | None, arch: str, lang: str = "en") -> dict[str, float] | None:
         """``scales`` checked: None (or empty) for the sweep, else {stage or block name: 0..1}."""

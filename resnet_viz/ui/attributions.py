@@ -134,7 +134,7 @@ def build(page: Page) -> None:
         spec = method_spec(method_name)
         ladder_result = explorer.ladder(session)
         steps = ladder_view(session, ladder_result, lang)
-        session.outputs["ladder"] = steps
+        session.outputs.ladder = steps
         where = spec.ladder_stage(stage_name)
         if where is not None:  # Grad-CAM of the top-1 is one of the ladder's maps
             picture, caption = heatmap_view(session, {**ladder_result, "method": method_name}, where, lang)
@@ -173,7 +173,7 @@ def build(page: Page) -> None:
         steps = ladder_view(session, result, lang) if "maps" in result else gr.skip()
         session.outputs.update(heatmap=picture, attribution=result)  # arrays; JSON only when zipped
         if "maps" in result:
-            session.outputs["ladder"] = steps
+            session.outputs.ladder = steps
         return picture, steps, caption
 
     method.input(on_method, method, [stage, expected], **HIDDEN)

@@ -65,7 +65,7 @@ def _readme(session: Session, files: list[str], weights: str) -> str:
     image = session.report["image"]
     facts = {
         "arch": session.arch, "weights": weights, "width": image["width"], "height": image["height"],
-        "stage": session.outputs.get("stage", "C2"), "channel": session.outputs.get("channel_number", 0),
+        "stage": session.outputs.stage, "channel": session.outputs.channel_number,
         "label": session.report["predictions"][0]["label"],
     }
     parts = []
@@ -82,26 +82,27 @@ def write_bundle(explorer: Explorer, session: Session, path: Path, lang: str) ->
     text = labels(lang)
     out = session.outputs
     entries: dict[str, bytes | str] = {
-        "analysis.json": json.dumps(session.report, indent=2),
+        "analysis.json": json.dumps(session.report.to_json(), indent=2),
         "crop.png": _png(session.crop),
         "residual_chart.png": _chart_png(charts.residual_chart(session.report["blocks"], text)),
         "architecture.csv": _csv(architecture_table(model, lang)),
     }
-    if isinstance(out.get("grid"), Image.Image):  # on the page its title is a heading; in the zip, a band
-        entries["grid.png"] = _png(render.annotate(out["grid"], title=out.get("grid_title")))
-    for key in ("channel", "heatmap", "ladder"):  # these carry their title and colour bar already
-        if isinstance(out.get(key), Image.Image):
-            entries[f"{key}.png"] = _png(out[key])
-    if out.get("attribution") is not None:  # kept as arrays (nested lists cost ~8 MB a session)
-        entries["attribution.json"] = json.dumps(attribution_json(out["attribution"]), indent=2)
-    if out.get("gradient_flow") is not None:
-        entries["gradient_flow.json"] = json.dumps(out["gradient_flow"], indent=2)
-        entries["gradient_flow.png"] = _chart_png(charts.gradient_flow_chart(out["gradient_flow"]["blocks"], text))
-    if out.get("lesion_sweep") is not None:
-        entries["lesion_sweep.json"] = json.dumps(out["lesion_sweep"], indent=2)
-        entries["lesion_sweep.png"] = _chart_png(charts.lesion_chart(out["lesion_sweep"]["blocks"], text))
-    if out.get("scaled") is not None:
-        entries["scaled.json"] = json.dumps(out["scaled"], indent=2)
+    if isinstance(out.grid, Image.Image):  # on the page its title is a heading; in the zip, a band
+        entries["grid.png"] = _png(render.annotate(out.grid, title=out.grid_title))
+    for key, picture in (("channel", out.channel), ("heatmap", out.heatmap), ("ladder", out.ladder)):
+        if isinstance(picture, Image.Image):  # these carry their title and colour bar already
+            entries[f"{key}.png"] = _png(picture)
+    if out.attribution is not None:  # kept as arrays (nested lists cost ~8 MB a session)
+        entries["attribution.json"] = json.dumps(attribution_json(out.attribution), indent=2)
+    if out.gradient_flow is not None:
+        entries["gradient_flow.json"] = json.dumps(out.gradient_flow.to_json(), indent=2)
+        entries["gradient_flow.png"] = _chart_png(charts.gradient_flow_chart(out.gradient_flow.blocks, text))
+    if out.lesion_sweep is not None:
+        entries["lesion_sweep.json"] = json.dumps(out.lesion_sweep.to_json(), indent=2)
+        entries["lesion_sweep.png"] = _chart_png(charts.lesion_chart(out.lesion_sweep.blocks, text))
+    if out.scaled is not None:
+        scaled = {k: v for k, v in out.scaled.to_json().items() if k != "timing_ms"}
+        entries["scaled.json"] = json.dumps(scaled, indent=2)
     entries["README.txt"] = _readme(session, list(entries), model.meta.weights)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in entries.items():

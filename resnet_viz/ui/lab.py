@@ -49,7 +49,7 @@ def build(page: Page) -> None:
     def flow(session: Session, lang: str):
         """Event B: gradient flow of the top-1 class, computed once per analysis."""
         result = explorer.gradient_flow(session)
-        session.outputs["gradient_flow"] = result
+        session.outputs.gradient_flow = result
         return charts.gradient_flow_chart(result["blocks"], labels(lang))
 
     @friendly
@@ -59,7 +59,7 @@ def build(page: Page) -> None:
         result = explorer.lesion_sweep(session)
         if not explorer.is_current(sid, session):
             return gr.skip(), gr.skip()
-        session.outputs["lesion_sweep"] = result
+        session.outputs.lesion_sweep = result
         changed = sum(row["top1_changed"] for row in result["blocks"])
         note = tr("lesion_done", lang, blocks=len(result["blocks"]), changed=changed, ms=result["timing_ms"])
         return charts.lesion_chart(result["blocks"], labels(lang)), note
@@ -71,7 +71,7 @@ def build(page: Page) -> None:
         result = explorer.scaled(session, dict(zip(branch_stages, values)))
         if not explorer.is_current(sid, session):
             return gr.skip(), gr.skip()
-        session.outputs["scaled"] = {k: v for k, v in result.items() if k != "timing_ms"}
+        session.outputs.scaled = result
         return probabilities(result), tr("lesion_kl", lang, kl=result["kl_divergence"])
 
     lesion_button.click(on_lesion, None, [lesion_plot, lesion_note], **MODEL_QUEUE, **HIDDEN)

@@ -109,7 +109,7 @@ def build(page: Page) -> None:
 
     def both(session: Session, lang: str, stage_name: str, rank: str, count: int, alpha: float):
         picture, heading, info = grid_view(explorer, session, stage_name, rank, count, lang)
-        first = session.outputs["channels"][0]
+        first = session.outputs.channels[0]
         return (picture, heading, info, first, *show_channel(session, stage_name, first, alpha, lang))
 
     @friendly
@@ -121,7 +121,7 @@ def build(page: Page) -> None:
     def on_grid_click(request: gr.Request, stage_name: str, alpha: float, evt: TileClick):
         sid, lang = visitor(request)
         session = explorer.session(sid, lang)
-        hit = None if evt.index is None else render.tile_at(evt.index, session.outputs.get("channels", []),
+        hit = None if evt.index is None else render.tile_at(evt.index, session.outputs.channels,
                                                             columns=GRID_COLUMNS, tile=GRID_TILE)
         if hit is None:
             return [gr.skip()] * (1 + len(channel_outputs))
