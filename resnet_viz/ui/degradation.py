@@ -295,7 +295,7 @@ def build(page: Page, tab: gr.Tab, config: DegradationConfig | None = None) -> D
     gr.Markdown(I18N("degr_notice"), elem_id="degradation-notice")
     section = DegradationSection(page.explorer.degradation, config)
     preset_key = preset_of(config)
-    preset = gr.Radio([(I18N(f"degr_preset_{k}"), k) for k in PRESETS], value=preset_key,
+    preset = ChoiceRadio([(I18N(f"degr_preset_{k}"), k) for k in PRESETS], value=preset_key,
                       label=I18N("degr_preset_label"), elem_id="degradation-preset")
     finding = gr.Markdown(I18N(f"degr_finding_{preset_key}") if preset_key else "", elem_id="degradation-finding")
     with gr.Row():
