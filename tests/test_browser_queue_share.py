@@ -3,11 +3,14 @@ is refused at once, and the page says why in the visitor's language (an error to
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
 
 from resnet_viz.i18n import tr
 
 from .browser import open_page, wait_for
+
+pytestmark = pytest.mark.browser
 
 
 def test_a_second_long_computation_is_refused_with_words_the_visitor_reads(browser, browser_app):

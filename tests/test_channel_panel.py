@@ -54,6 +54,7 @@ def test_a_visualisation_is_computed_once_then_read_from_disk(explorer, examples
     assert note.startswith("The image **C3 channel 5** of resnet18 responds to most, after 8 steps")
 
 
+@pytest.mark.slow
 def test_other_settings_or_weights_never_hit_the_cache(explorer, tmp_path):
     model = random_model("resnet18")
     key = FeatureVisCache.key(model, "C3", 5, SETTINGS)

@@ -154,6 +154,7 @@ def _peak_growth(path, warm) -> int:
     return json.loads(out.stdout)["growth"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_one_decode_holds_its_decode_buffer_and_little_more(tmp_path, examples):
     png, jpeg = tmp_path / "budget.png", tmp_path / "big.jpg"
@@ -216,6 +217,7 @@ explorer.close()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_memory_returns_after_a_burst_of_large_images(tmp_path, examples):
     path = tmp_path / "large.png"

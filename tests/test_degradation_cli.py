@@ -40,6 +40,7 @@ def test_writes_json_and_png(tmp_path):
     assert len(payload["networks"][0]["layer_gradients"]) == 8
 
 
+@pytest.mark.slow
 def test_the_deeper_preset_and_what_overrides_it(tmp_path, one_torch_thread):
     from resnet_viz.degradation.presets import PRESETS
 

@@ -66,6 +66,7 @@ def test_one_run_at_a_time_and_cancel(runner):
     assert runner.wait(120).state == "finished"
 
 
+@pytest.mark.slow
 def test_cancel_while_starting_terminates_at_once(runner):
     assert runner.start(LONG) is True
     assert runner.snapshot().state == "starting"
@@ -73,6 +74,7 @@ def test_cancel_while_starting_terminates_at_once(runner):
     assert runner.snapshot().state == "cancelled"
 
 
+@pytest.mark.slow
 def test_pause_holds_the_run_and_resume_continues(runner):
     assert runner.start(LONG) is True
     _until(runner, lambda s: s.state == "running" and s.result is not None and s.result.points >= 1)

@@ -149,6 +149,7 @@ def test_one_photo_is_accepted_and_deleted_when_no_event_uses_it(served, monkeyp
 # --- per session ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("lang", "text"), [("en", "one visit may upload"), ("ko", "한 번 방문에 올릴 수 있는")])
 def test_a_session_may_upload_so_much_and_no_more(served, lang, text):
     http, demo = served

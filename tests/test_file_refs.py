@@ -107,6 +107,7 @@ def test_the_check_itself(secrets_outside, tmp_path):
         assert allowed_file(odd, folders) is None, odd
 
 
+@pytest.mark.slow
 def test_every_file_input_refuses_forged_references_like_a_missing_file(app, secrets_outside, opened, capfd):
     url, explorer = app
     rest = RestClient(url)
@@ -178,6 +179,7 @@ def test_nothing_of_a_forged_file_reaches_an_analysis_a_picture_or_the_zip(app, 
     rest.close()
 
 
+@pytest.mark.slow
 def test_gradio_client_gets_the_same_refusal(app, secrets_outside):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
@@ -245,6 +247,7 @@ def test_a_folder_named_as_a_file_is_refused_before_gradio_takes_it(secrets_outs
     assert "IsADirectoryError" not in log.out + log.err and "Traceback" not in log.out + log.err
 
 
+@pytest.mark.slow
 def test_references_of_other_shapes_get_the_same_answer(app, secrets_outside, capfd):
     """Not a reference at all, or one with fields of the wrong type: the same refusal, no traceback."""
     url, _ = app

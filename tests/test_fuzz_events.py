@@ -137,6 +137,7 @@ def app():
         yield url, explorer
 
 
+@pytest.mark.slow
 def test_every_handler_answers_hostile_values_with_a_result_or_one_translated_message(app, capfd):
     url, explorer = app
     tracebacks = _Tracebacks()

@@ -214,6 +214,7 @@ def test_entries_are_checked_from_their_header_before_anything_is_allocated(save
         assert message in text and path.name in text and "\n" not in text, case
 
 
+@pytest.mark.slow
 def test_the_app_refuses_a_hostile_index_in_one_line(saved, tmp_path):
     """``python app.py --index`` names the problem in one line and exits (it used to be a MemoryError
     and a 20-line traceback)."""

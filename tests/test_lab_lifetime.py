@@ -43,6 +43,7 @@ def _alive(pid: int) -> bool:
      (signal.SIGKILL, True, "forkserver")],
     ids=["killed", "killed-while-paused", "terminated", "forkserver-killed-while-paused"],
 )
+@pytest.mark.slow
 def test_the_run_and_its_helper_die_with_the_app(sig, paused, context):
     args = [sys.executable, "-m", "tests.lab_parent", "--context", context] + (["--paused"] if paused else [])
     parent = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

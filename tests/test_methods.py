@@ -3,8 +3,8 @@ time estimate, and no code outside its entry picks behaviour by comparing a meth
 
 from __future__ import annotations
 
-import ast
 import argparse
+import ast
 
 import numpy as np
 import pytest

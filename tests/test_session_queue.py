@@ -165,6 +165,7 @@ def test_requests_without_a_session_id_are_visitors_of_their_own():
     assert visitor(anonymous)[1] == "ko"
 
 
+@pytest.mark.slow
 def test_a_flood_of_page_loads_does_not_evict_a_visitor(app):
     """Page loads with fresh ids, three times what the store keeps (8 here; the issue's attack was
     70 against 64): the visitor with their own photo keeps their analysis; the page loads evict
@@ -218,6 +219,7 @@ def test_a_job_whose_result_was_sent_no_longer_counts():
     assert queue.jobs_of("a-session") == {}
 
 
+@pytest.mark.slow
 def test_a_script_calling_back_to_back_is_never_refused(app):
     """Each call waits for its result before the next: a finished job no longer counts, even while
     Gradio still tidies it away (9 of 30 such calls were refused before)."""

@@ -94,6 +94,7 @@ def test_a_visitor_after_the_ttl_still_gets_the_example(registry, examples):
     assert len(explorer.store) == 1  # the example itself is not a session that can expire
 
 
+@pytest.mark.slow
 def test_explanations_do_not_need_the_uploaded_file(registry, examples, tmp_path):
     """Gradio deletes old uploads (delete_cache); the session keeps the preprocessed input instead."""
     upload = tmp_path / "upload.png"
@@ -135,6 +136,7 @@ def test_a_download_lives_in_a_random_folder_named_by_the_server(registry, examp
     assert explorer.downloads.folder(other) != folder
 
 
+@pytest.mark.slow
 def test_gradios_cache_cleanup_leaves_the_page_working(registry, examples, tmp_path):
     """Gradio deletes its temporary files older than an hour (delete_cache): run that cleanup with
     age 0 and check the page still has its default photo, new visitors still get the example, and
@@ -242,6 +244,7 @@ def test_idle_sessions_leave_first_then_page_loads_then_the_least_recently_used(
     assert store.get("working") is None
 
 
+@pytest.mark.slow
 def test_an_evicted_visitor_is_told_to_upload_again(registry, examples):
     clock = FakeClock()
     explorer = Explorer(registry, SessionStore(max_sessions=1, ttl_s=60, clock=clock))

@@ -12,6 +12,7 @@ from resnet_viz.cli.main import main
 SIGNED_KEYS = {"steps", "spearman_abs", "spearman", "ssim", "chance", "verdict"}
 
 
+@pytest.mark.slow
 def test_trust_json_maps_and_a_bad_image(tmp_path, examples, capsys):
     bad = tmp_path / "notes.png"
     bad.write_text("not a picture")

@@ -105,6 +105,7 @@ def test_the_papers_result_on_the_trained_lab_network(lab):
         assert min(gbp.spearman_abs[:2]) >= gbp_high + 0.2  # head and C4 randomised: still the same map
 
 
+@pytest.mark.slow
 def test_training_and_data_randomisation_run(lab):
     calls = []
     tiny = train_lab_network(LabConfig(labels="permuted", train_size=64, test_size=64, steps=40), progress=calls.append)

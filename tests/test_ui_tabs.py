@@ -146,6 +146,7 @@ def test_target_search(session):
     assert menu[0] == ("top-1", "") and menu[1][0].startswith("1. ") and len(menu) == 1001
 
 
+@pytest.mark.slow
 def test_captions_name_method_stage_target_and_arch(explorer, session):
     ladder = explorer.ladder(session)
     _, caption = attributions.heatmap_view(session, {**ladder, "method": "gradcam"}, "C3", "en")
