@@ -83,5 +83,6 @@ def test_the_menu_lists_what_the_typed_words_may_mean():
     assert listed[0] == ("tabby cat → tabby", "281") and listed[-2:] == menu
     # Gradio's menu shows the choices whose label contains the typed text: the suggestion does.
     assert "tabby cat" in listed[0][0].lower()
+    assert typed_choices(menu, "tabby") == menu  # listed by the menu itself, not twice
     assert typed_choices(menu, "") == menu and typed_choices(menu, None) == menu and typed_choices(menu, "x" * 5000) == menu
     assert suggestions(CATEGORIES, "golden retrever")[0] == 207

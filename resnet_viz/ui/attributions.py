@@ -74,10 +74,13 @@ def check_target(request: gr.Request, method: str, target: str | None, *_: objec
 def typed_choices(menu: list[tuple[Any, str]], typed: Any) -> list[tuple[Any, str]]:
     """The target menu while ``typed`` is being typed: Gradio's menu only lists labels that contain
     the typed text, so "tabby cat" would list nothing; the classes it may mean come first, each
-    labelled "typed text → class" (which contains it), then the menu as it was."""
+    labelled "typed text → class" (which contains it), then the menu as it was. Text that some
+    label contains is left to the menu."""
     text = typed.strip() if isinstance(typed, str) and len(typed) <= MAX_TEXT else ""
     categories = _categories()
     found = suggestions(categories, text) if text else []
+    if any(text.lower() in label.lower() for label in categories):
+        return menu  # the menu lists what contains the text itself: "tabby" is not offered twice
     return [(f"{text} → {categories[i]}", str(i)) for i in found] + menu
 
 
