@@ -115,6 +115,21 @@ class Session:
     files_token: str | None = None  # the name of this session's download folder, chosen by the server
     cancel: threading.Event = field(default_factory=threading.Event)  # set by Cancel: stops a slow method
     touched: float = 0.0  # set by the store
+    # How many runs of each kind ("explain") this visitor asked for: a run that finishes after a
+    # newer one was asked for is no longer what the visitor wants to see.
+    _asked: dict[str, int] = field(default_factory=dict, repr=False)
+    _asked_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def ask(self, kind: str) -> int:
+        """A new run of ``kind`` was asked for: its number (pass it to :meth:`is_latest` when it ends)."""
+        with self._asked_lock:
+            self._asked[kind] = self._asked.get(kind, 0) + 1
+            return self._asked[kind]
+
+    def is_latest(self, kind: str, number: int) -> bool:
+        """Whether run ``number`` of ``kind`` is still the newest one asked for."""
+        with self._asked_lock:
+            return self._asked.get(kind, 0) == number
 
     @property
     def arch(self) -> str:

@@ -18,15 +18,18 @@ from ..draw import render
 from ..explain.methods import METHOD_SPECS, method_spec
 from ..i18n import UserError, tr
 from ..model.resnet import stage_table
-from ..probe.targets import TargetError, match_target
+from ..probe.targets import TargetError, find_target, suggestions
 from ..serve.cancel import Cancelled
 from ..serve.explorer import Explorer
 from ..serve.sessions import Session
-from .inputs import ChoiceDropdown, ChoiceRadio
-from .page import HIDDEN, I18N, Page, friendly, visitor
+from .inputs import MAX_TEXT, ChoiceDropdown, ChoiceRadio
+from .page import HIDDEN, I18N, Page, friendly, value_check, visitor
 from .residual import labels
 
-__all__ = ["build", "target_choices", "resolve_target_text", "heatmap_view", "expected_line", "delta_words"]
+__all__ = [
+    "build", "target_choices", "typed_choices", "read_target", "resolve_target_text", "check_target", "heatmap_view",
+    "expected_line", "delta_words", "explained_views",
+]
 
 
 def _categories() -> list[str]:
@@ -41,16 +44,44 @@ def target_choices(top1: Any, predictions: list[dict] | None = None) -> list[tup
     return [(top1, "")] + top + rest
 
 
-def resolve_target_text(value: str | int | None, lang: str) -> int | None:
-    """The class a menu choice or typed text means: "" is the top-1 (None), else an index."""
+def read_target(value: str | int | None, lang: str) -> tuple[int | None, str]:
+    """(the class a menu choice or typed text means: None for "" (the top-1), else an index; a
+    notice naming the class chosen when the text was not exactly a label, else ""). Text that
+    names no class is a UserError listing labels close to it."""
     text = "" if value is None else str(value).strip()
     if not text:
-        return None
+        return None, ""
+    categories = _categories()
     try:
-        return match_target(_categories(), text)
+        match = find_target(categories, text)
     except TargetError as exc:
         candidates = ", ".join(exc.candidates)
         raise UserError(f"error_target_{exc.code}", lang, query=exc.query, candidates=candidates) from None
+    notice = "" if match.exact else tr("target_chosen", lang, query=text, label=categories[match.index])
+    return match.index, notice
+
+
+def resolve_target_text(value: str | int | None, lang: str) -> int | None:
+    """The class a menu choice or typed text means: "" is the top-1 (None), else an index."""
+    return read_target(value, lang)[0]
+
+
+def check_target(request: gr.Request, method: str, target: str | None, *_: object) -> None:
+    """For :func:`resnet_viz.ui.page.value_check`: a target text that names no class is a UserError."""
+    read_target(target, visitor(request)[1])
+
+
+def typed_choices(menu: list[tuple[Any, str]], typed: Any) -> list[tuple[Any, str]]:
+    """The target menu while ``typed`` is being typed: Gradio's menu only lists labels that contain
+    the typed text, so "tabby cat" would list nothing; the classes it may mean come first, each
+    labelled "typed text → class" (which contains it), then the menu as it was. Text that some
+    label contains is left to the menu."""
+    text = typed.strip() if isinstance(typed, str) and len(typed) <= MAX_TEXT else ""
+    categories = _categories()
+    found = suggestions(categories, text) if text else []
+    if any(text.lower() in label.lower() for label in categories):
+        return menu  # the menu lists what contains the text itself: "tabby" is not offered twice
+    return [(f"{text} → {categories[i]}", str(i)) for i in found] + menu
 
 
 def delta_words(result: dict[str, Any], lang: str) -> str:
@@ -99,6 +130,19 @@ def expected_line(explorer: Explorer, session: Session | None, method: str, lang
         return tr("expected_slow_unknown", lang, method=spec.name(lang), n=spec.evaluations())
     seconds = explorer.expected_seconds(session, method)
     return tr("expected_slow", lang, method=spec.name(lang), n=spec.evaluations(), seconds=max(1.0, seconds))
+
+
+def explained_views(explorer: Explorer, session: Session, result: dict[str, Any], spec: Any, stage: str,
+                    target: int | None, lang: str) -> tuple[Image.Image, Image.Image, str]:
+    """(heatmap, ladder, caption) of a finished explanation. The ladder always shows the heatmap's
+    target: its own maps when the method made them, else Grad-CAM's C2-C5 for the same class
+    (the shared top-1 ladder when no class was typed), never the ladder of an earlier target."""
+    shown_stage = stage if spec.needs_stage else ("C5" if "maps" in result else None)
+    picture, caption = heatmap_view(session, result, shown_stage, lang)
+    ladder_result = result if "maps" in result else explorer.explain(session, "gradcam_ladder", target)
+    steps = ladder_view(session, ladder_result, lang)
+    session.outputs.update(heatmap=picture, attribution=result, ladder=steps)  # arrays; JSON only when zipped
+    return picture, steps, caption
 
 
 def build(page: Page) -> None:
@@ -153,12 +197,16 @@ def build(page: Page) -> None:
         spec = method_spec(method_name)
         return gr.update(interactive=spec.needs_stage), expected_line(explorer, explorer.current(sid), method_name, lang)
 
+    def base_menu(session: Session | None, lang: str) -> list[tuple[Any, str]]:
+        return target_choices(tr("top1", lang), session.report["predictions"] if session is not None else None)
+
     @friendly
     def on_explain(request: gr.Request, method_name: str, target_value: str, stage_name: str, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
         sid, lang = visitor(request)
         session = explorer.session(sid, lang)
         spec = method_spec(method_name)
-        index = resolve_target_text(target_value, lang)
+        index, notice = read_target(target_value, lang)
+        asked = session.ask("explain")
         if spec.cost == "slow":
             progress(0, desc=tr("slow_waiting", lang, method=spec.name(lang)))
         try:
@@ -166,17 +214,24 @@ def build(page: Page) -> None:
                 session, method_name, index, stage_name, progress=lambda f: progress(f, desc=spec.name(lang))
             )
         except Cancelled:
+            if not session.is_latest("explain", asked):
+                return gr.skip(), gr.skip(), gr.skip()
             return gr.skip(), gr.skip(), tr("cancelled", lang, method=spec.name(lang))
-        if not explorer.is_current(sid, session):  # a newer photo or arch is on screen: this is stale
+        # A newer photo or arch is on screen, or a newer Explain was pressed: this one is stale.
+        if not explorer.is_current(sid, session) or not session.is_latest("explain", asked):
             return gr.skip(), gr.skip(), gr.skip()
-        picture, caption = heatmap_view(session, result, stage_name if spec.needs_stage else ("C5" if "maps" in result else None), lang)
-        steps = ladder_view(session, result, lang) if "maps" in result else gr.skip()
-        session.outputs.update(heatmap=picture, attribution=result)  # arrays; JSON only when zipped
-        if "maps" in result:
-            session.outputs.ladder = steps
-        return picture, steps, caption
+        picture, steps, caption = explained_views(explorer, session, result, spec, stage_name, index, lang)
+        return picture, steps, (notice + " " + caption) if notice else caption
+
+    @friendly
+    def on_typing(request: gr.Request, evt: gr.KeyUpData):
+        sid, lang = visitor(request)
+        return gr.update(choices=typed_choices(base_menu(explorer.current(sid), lang), evt.input_value))
 
     method.input(on_method, method, [stage, expected], **HIDDEN)
-    page.slow_run(explain_button, cancel_button, on_explain, [method, target, stage], [heatmap, ladder, info])
+    # A class name that names no class is said under the target box; the maps stay as they were.
+    page.slow_run(explain_button, cancel_button, on_explain, [method, target, stage], [heatmap, ladder, info],
+                  validator=value_check(check_target, at=1, count=3))
+    target.key_up(on_typing, None, target, queue=False, show_progress="hidden", trigger_mode="always_last", **HIDDEN)
     page.after_analysis(cleared, [method], [target, heatmap, ladder, info, expected])
     page.after_analysis_model(top1_views, [method, stage], [heatmap, ladder, info])

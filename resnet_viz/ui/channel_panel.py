@@ -18,9 +18,9 @@ from ..i18n import UserError, tr
 from ..serve.cancel import Cancelled
 from ..serve.explorer import Explorer
 from ..serve.sessions import Session
-from .page import I18N, Page, friendly, visitor
+from .page import I18N, Page, friendly, value_check, visitor
 
-__all__ = ["ChannelPanel", "build", "exemplar_gallery", "visualization_view"]
+__all__ = ["ChannelPanel", "build", "channel_check", "exemplar_gallery", "finished_view", "visualization_view"]
 
 PATCH_SIZE = 96  # exemplar patches (11-64 px in the index) are shown enlarged with NEAREST
 
@@ -33,6 +33,19 @@ def _check_channel(session: Session, stage: str, channel: int | float | None, la
     if not 0 <= number < tensor.shape[0]:
         raise UserError("error_channel", lang, stage=stage, last=tensor.shape[0] - 1, channel=number)
     return number
+
+
+def channel_check(explorer: Explorer):
+    """``check(request, stage, channel, ...)`` for :func:`resnet_viz.ui.page.value_check`: a channel
+    the stage does not have is a UserError (nothing to check before the first analysis)."""
+
+    def check_channel(request: gr.Request, stage: str, channel: int | float | None, *_: object) -> None:
+        sid, lang = visitor(request)
+        session = explorer.current(sid)
+        if session is not None:
+            _check_channel(session, stage, channel, lang)
+
+    return check_channel
 
 
 def visualization_view(explorer: Explorer, session: Session, stage: str, channel: int, lang: str):
@@ -64,6 +77,21 @@ def exemplar_gallery(explorer: Explorer, session: Session, stage: str, channel: 
         items.append((entry.patch.resize(size, Image.Resampling.NEAREST), f"{entry.score:.2f} · {entry.image}"))
     scored = len(index.images) - len(index.unreadable)  # the images list names the unreadable ones too
     return items, tr("exemplars_shown", lang, n=len(items), images=scored, stage=stage, channel=channel)
+
+
+def finished_view(explorer: Explorer, session: Session, stage: str, channel: int, done: tuple | None, lang: str):
+    """(picture, note) when a visualisation of ``stage``'s ``channel`` ends (``done`` is its (image,
+    meta), None if it was cancelled). A result is shown only under the channel it was computed for:
+    when the visitor has picked another stage or channel since, the result stays in the cache and
+    the panel shows the channel on screen now, with its stored picture or what to press."""
+    shown = session.outputs
+    if (shown.stage, shown.channel_number) != (stage, channel):
+        return visualization_view(explorer, session, shown.stage, shown.channel_number, lang)
+    if done is None:
+        return gr.skip(), tr("featvis_cancelled", lang, stage=stage, channel=channel)
+    image, meta = done
+    return image, tr("featvis_shown", lang, stage=stage, channel=channel, arch=session.arch, steps=meta["steps"],
+                     activation=meta["final_activation"])
 
 
 @dataclass
@@ -111,15 +139,15 @@ def build(page: Page, stage: gr.Radio, channel: gr.Number) -> ChannelPanel:
         number = _check_channel(session, stage_name, number, lang)
         progress(0, desc=tr("featvis_waiting", lang))
         try:
-            image, meta = explorer.visualize(
+            done = explorer.visualize(
                 session, stage_name, number, progress=lambda f: progress(f, desc=tr("featvis_progress", lang))
             )
         except Cancelled:
-            return gr.skip(), tr("featvis_cancelled", lang, stage=stage_name, channel=number)
-        if not explorer.is_current(sid, session):
+            done = None
+        if not explorer.is_current(sid, session):  # a new photo or arch: its own views are on screen
             return gr.skip(), gr.skip()
-        return image, tr("featvis_shown", lang, stage=stage_name, channel=number, arch=session.arch,
-                         steps=meta["steps"], activation=meta["final_activation"])
+        return finished_view(explorer, session, stage_name, number, done, lang)
 
-    page.slow_run(compute, cancel, on_compute, [stage, channel], [picture, note])
+    page.slow_run(compute, cancel, on_compute, [stage, channel], [picture, note],
+                  validator=value_check(channel_check(explorer), at=1, count=2))
     return panel

@@ -29,7 +29,7 @@ from ..serve.sessions import Session
 from .inputs import ChoiceDropdown, ExamplePicker, example_picker
 from .photo_input import PhotoInput
 
-__all__ = ["ASSETS", "EXAMPLES", "I18N", "HIDDEN", "MODEL_QUEUE", "SLOW_QUEUE", "Page", "Refresh", "friendly", "visitor"]
+__all__ = ["ASSETS", "EXAMPLES", "I18N", "HIDDEN", "MODEL_QUEUE", "SLOW_QUEUE", "Page", "Refresh", "friendly", "value_check", "visitor"]
 
 log = logging.getLogger("resnet_viz.app")
 
@@ -78,6 +78,24 @@ def friendly(fn: Callable) -> Callable:
             raise gr.Error(tr("error_internal", lang), title=tr("error_title", lang), print_exception=False) from None
 
     return wrapper
+
+
+def value_check(check: Callable[..., None], at: int, count: int) -> Callable[..., list[dict]]:
+    """A ``validator=`` for an event of ``count`` inputs: ``check(request, *values)`` raises a
+    UserError for a bad value in input number ``at``. Gradio then writes the message under that
+    input (marked in red) and does not run the event at all, so the pictures it would have drawn
+    stay as they were: a mistyped channel or class never replaces them with "Error" badges."""
+
+    def validator(request: gr.Request, *values: Any) -> list[dict]:
+        try:
+            check(request, *values)
+        except UserError as exc:
+            log.info("%s: %s", getattr(check, "__name__", "check"), exc.text("en"))
+            message = exc.text(visitor(request)[1])
+            return [gr.validate(i != at, message if i == at else "") for i in range(count)]
+        return [gr.validate(True, "") for _ in range(count)]
+
+    return validator
 
 
 def _language(args: Sequence[Any], kwargs: dict[str, Any]) -> str:
@@ -136,11 +154,13 @@ class Page:
         *inputs)``, run outside the queue."""
         self.loads.append(Refresh(fn, list(inputs), list(outputs)))
 
-    def slow_run(self, start: gr.Button, cancel: gr.Button, fn: Callable, inputs: list, outputs: list) -> None:
+    def slow_run(self, start: gr.Button, cancel: gr.Button, fn: Callable, inputs: list, outputs: list,
+                 validator: Callable | None = None) -> None:
         """``start`` runs ``fn`` (slow model work) in the slow queue; ``cancel`` stops it at its next
         batch or step. Cancel is our own flag, armed when ``start`` is pressed, before the run
         queues, so it also stops a run still waiting; Gradio's ``cancels=`` would leave its "Error"
-        badge on the outputs, and the thread it abandons would keep the model busy."""
+        badge on the outputs, and the thread it abandons would keep the model busy. ``validator``
+        (see :func:`value_check`) refuses a bad input before the run queues."""
         explorer = self.explorer
 
         def on_arm(request: gr.Request) -> None:
@@ -149,7 +169,7 @@ class Page:
         def on_cancel(request: gr.Request) -> None:
             explorer.cancel(visitor(request)[0])
 
-        start.click(on_arm, None, None, queue=False, **HIDDEN).then(fn, inputs, outputs, **SLOW_QUEUE, **HIDDEN)
+        start.click(on_arm, None, None, queue=False, **HIDDEN).then(fn, inputs, outputs, validator=validator, **SLOW_QUEUE, **HIDDEN)
         cancel.click(on_cancel, None, None, queue=False, **HIDDEN)
 
     # --- the analysis chain --------------------------------------------------------------------

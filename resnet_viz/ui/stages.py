@@ -17,7 +17,7 @@ from ..serve.explorer import Explorer
 from ..serve.sessions import Session
 from . import channel_panel
 from .inputs import ChoiceRadio, NumberInput, SliderInput, TileClick
-from .page import HIDDEN, I18N, MODEL_QUEUE, Page, friendly, visitor
+from .page import HIDDEN, I18N, MODEL_QUEUE, Page, friendly, value_check, visitor
 from .residual import labels
 
 __all__ = ["build", "grid_view", "channel_view", "GRID_COLUMNS", "GRID_TILE"]
@@ -142,6 +142,9 @@ def build(page: Page) -> None:
     gr.on([stage.input, ranking.input, tiles.input], on_view, view_inputs, grid_outputs,
           trigger_mode="always_last", **MODEL_QUEUE, **HIDDEN)
     grid.select(on_grid_click, [stage, opacity], [channel, *channel_outputs], **HIDDEN)
-    channel.submit(on_channel, [stage, channel, opacity], channel_outputs, **HIDDEN)
-    opacity.input(on_opacity, [stage, channel, opacity], [channel_picture, channel_caption], trigger_mode="always_last", **HIDDEN)
+    # A channel the stage does not have is said under the channel box; the pictures stay as they were.
+    bad_channel = value_check(channel_panel.channel_check(explorer), at=1, count=3)
+    channel.submit(on_channel, [stage, channel, opacity], channel_outputs, validator=bad_channel, **HIDDEN)
+    opacity.input(on_opacity, [stage, channel, opacity], [channel_picture, channel_caption], trigger_mode="always_last",
+                  validator=bad_channel, **HIDDEN)
     page.after_analysis(both, view_inputs, grid_outputs)
