@@ -80,7 +80,7 @@ def _call(http: httpx.Client, fn_index: int, data: list, session: str, lang: str
         # milliseconds after its result was sent: wait and try again, as the refusal says.
         time.sleep(0.05)
     if joined.status_code != 200:
-        return {"msg": f"HTTP {joined.status_code}", "detail": joined.text[:300]}
+        return {"msg": f"HTTP {joined.status_code}", "detail": joined.text}
     event_id = joined.json()["event_id"]
     deadline = time.monotonic() + ANSWER_S
     result = {"msg": "the event stream ended without a result"}
@@ -106,6 +106,10 @@ def _problem(message: dict, lang: str) -> str | None:
     """Why a completion message is neither a result nor one translated message (None if it is fine)."""
     if message.get("success"):
         return None
+    if message.get("msg") in ("HTTP 400", "HTTP 422"):
+        # Refused when the event joined the queue (the inputs' checks, or the event's validator that
+        # writes its message under the input on the page): the same translated sentences.
+        return _refusal_problem(message["detail"], lang)
     output = message.get("output")
     if not isinstance(output, dict):
         return f"no result and no message: {str(message)[:200]}"
@@ -114,6 +118,23 @@ def _problem(message: dict, lang: str) -> str | None:
         return "Gradio's generic error (an exception that is no message for the visitor)"
     if title != tr("error_title", lang) or not any(p.fullmatch(text) for p in SENTENCES[lang]):
         return f"not a {lang} message of the catalogue: {title!r}: {text[:200]!r}"
+    return None
+
+
+def _refusal_problem(detail: str, lang: str) -> str | None:
+    try:
+        body = json.loads(detail)["detail"]
+    except (ValueError, KeyError, TypeError):
+        return f"a refusal without a message: {detail[:200]}"
+    if isinstance(body, list):  # the validator's verdict per input
+        texts = [v.get("message", "") for v in body if isinstance(v, dict) and not v.get("is_valid", True)]
+    else:
+        texts = [str(body).strip("'\"")]
+    if not texts:
+        return f"a refusal without a message: {detail[:200]}"
+    for text in texts:
+        if not any(p.fullmatch(text) for p in SENTENCES[lang]):
+            return f"a refusal that is not a {lang} message of the catalogue: {text[:200]!r}"
     return None
 
 

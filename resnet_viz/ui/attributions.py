@@ -22,7 +22,7 @@ from ..probe.targets import TargetError, find_target, suggestions
 from ..serve.cancel import Cancelled
 from ..serve.explorer import Explorer
 from ..serve.sessions import Session
-from .inputs import MAX_TEXT, ChoiceDropdown, ChoiceRadio
+from .inputs import MAX_TEXT, ChoiceDropdown, ChoiceRadio, TypedText
 from .page import HIDDEN, I18N, Page, friendly, value_check, visitor
 from .residual import labels
 
@@ -224,9 +224,9 @@ def build(page: Page) -> None:
         return picture, steps, (notice + " " + caption) if notice else caption
 
     @friendly
-    def on_typing(request: gr.Request, evt: gr.KeyUpData):
+    def on_typing(request: gr.Request, evt: TypedText):
         sid, lang = visitor(request)
-        return gr.update(choices=typed_choices(base_menu(explorer.current(sid), lang), evt.input_value))
+        return gr.update(choices=typed_choices(base_menu(explorer.current(sid), lang), evt.text))
 
     method.input(on_method, method, [stage, expected], **HIDDEN)
     # A class name that names no class is said under the target box; the maps stay as they were.

@@ -34,6 +34,7 @@ __all__ = [
     "SliderInput",
     "TextInput",
     "TileClick",
+    "TypedText",
     "example_picker",
     "finite_number",
     "shown",
@@ -194,3 +195,14 @@ class TileClick(gr.EventData):
         ok = isinstance(index, (list, tuple)) and len(index) == 2
         ok = ok and all(not isinstance(v, bool) and isinstance(v, int) and 0 <= v < 1 << 31 for v in index)
         self.index: tuple[int, int] | None = (index[0], index[1]) if ok else None
+
+
+class TypedText(gr.EventData):
+    """What a key-up event says the field holds: ``text`` is that text (at most MAX_TEXT
+    characters), or "" when the client sent none (Gradio's ``KeyUpData`` fails on a malformed one)."""
+
+    def __init__(self, target: Any, data: Any) -> None:
+        super().__init__(target, data)
+        value = data.get("input_value") if isinstance(data, dict) else None
+        self.text: str = value if isinstance(value, str) and len(value) <= MAX_TEXT else ""
+
