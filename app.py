@@ -19,7 +19,7 @@ import gradio as gr
 from resnet_viz import ARCHS, DegradationConfig, IndexFileError, load_index
 from resnet_viz.model.runtime import LAYOUTS
 from resnet_viz.serve.explorer import Explorer
-from resnet_viz.serve.registry import ModelRegistry
+from resnet_viz.serve.registry import DEFAULT_MAX_MODELS, ModelRegistry
 from resnet_viz.serve.sessions import SessionStore
 from resnet_viz.ui import api, architecture, attributions, files, lab, predictions, residual, stages
 from resnet_viz.ui.file_keeper import FileKeeper
@@ -142,6 +142,13 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="The resnet-viz explorer (Gradio).")
     parser.add_argument("--arch", default=os.environ.get("RESNET_VIZ_ARCH", "resnet50"), choices=list(ARCHS))
@@ -154,6 +161,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--layout", default=os.environ.get("RESNET_VIZ_LAYOUT", "auto"), choices=list(LAYOUTS),
         help="memory layout of the models: auto (the faster of the two, timed when a model loads), nchw or channels-last",
+    )
+    parser.add_argument(
+        "--max-models", type=_at_least_one, default=int(os.environ.get("RESNET_VIZ_MAX_MODELS", DEFAULT_MAX_MODELS)),
+        metavar="N", help=f"architectures kept loaded at once; the least recently used unused one is unloaded (default: {DEFAULT_MAX_MODELS})",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
@@ -185,7 +196,7 @@ def configure_logging(level: str) -> None:
 
 def demo_from_args(args: argparse.Namespace) -> gr.Blocks:
     """The one demo this process serves, configured by the command line (or its defaults)."""
-    registry = ModelRegistry(args.weights, args.device, args.precision, layout=args.layout)
+    registry = ModelRegistry(args.weights, args.device, args.precision, layout=args.layout, max_models=args.max_models)
     store = SessionStore(ttl_s=args.session_ttl)
     index = load_index(args.index) if args.index else None  # IndexFileError says what is wrong, in one line
     return build_demo(args.arch, explorer=Explorer(registry, store, batching=args.batching, index=index))
