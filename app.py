@@ -38,6 +38,8 @@ CSS = """
 :lang(ko) .prose, :lang(ko) label, :lang(ko) td, :lang(ko) th { word-break: keep-all; }
 #architecture th, #blocks th { white-space: nowrap; }
 #grid img, #ladder img { object-fit: contain; }
+/* gr.Label rounds to whole percents; the top-k labels carry their own (ui/predictions.py). */
+.top-k dd, .top-k dl > .line { display: none; }
 """
 
 LAUNCH_DEFAULTS: dict[str, Any] = dict(

@@ -47,7 +47,19 @@ def _forwards(model):
 
 def test_predictions_are_the_reports(session):
     probabilities = predictions.probabilities(session.report)
-    assert list(probabilities) == [p["label"] for p in session.report["predictions"]]
+    rows = session.report["predictions"]
+    assert [key.split(" · ")[0] for key in probabilities] == [p["label"] for p in rows]
+    assert list(probabilities.values()) == [p["probability"] for p in rows]
+
+
+def test_random_weights_top5_percentages_tell_the_rows_apart():
+    """gr.Label rounds to whole percents: five classes near 0.1% all read "0%"."""
+    values = [0.001314, 0.001302, 0.0012, 0.00118, 0.0011]
+    assert predictions.percent_texts(values) == ["0.131%", "0.130%", "0.120%", "0.118%", "0.110%"]
+    assert predictions.percent_texts([0.81, 0.05, 0.0]) == ["81%", "5%", "0%"]  # whole percents when they suffice
+    assert predictions.percent_texts([0.004, 0.003]) == ["0.4%", "0.3%"]
+    report = {"predictions": [{"label": f"class {i}", "probability": v} for i, v in enumerate(values)]}
+    assert list(predictions.probabilities(report))[1] == "class 1 · 0.130%"
 
 
 @pytest.mark.parametrize("size,sliver", [((451, 300), False), ((1, 1), True), ((4000, 10), True), ((300, 1300), True), ((60, 60), False)])
@@ -118,6 +130,14 @@ def test_blocks_get_the_seed_names_and_the_torchvision_names(session):
     assert table["data"][2][:3] == ["C3.1", "layer2.0", "convolution block"]
     assert table["data"][1][:3] == ["C2.2", "layer1.1", "identity block"]
     assert residual.block_table(blocks, "ko")["headers"][1] == "torchvision 이름"
+    for column in (3, 4, 5):  # one number of decimals per column
+        assert len({len(row[column].split(".")[-1]) for row in table["data"]}) == 1, [row[column] for row in table["data"]]
+
+
+def test_a_column_of_numbers_has_one_format():
+    assert residual.column_texts([0.93, 0.877, 1.2]) == ["0.930", "0.877", "1.200"]
+    assert residual.column_texts([12.5, 40.0, 7.25]) == ["12.5", "40.0", "7.2"]
+    assert residual.column_texts([0.0012, 0.0031]) == ["0.0012", "0.0031"]  # at most 4 decimals
     fifty = [{"stage": f"C{s}", "name": f"layer{s - 1}.{i}", "kind": "identity"} for s, n in zip(range(2, 6), (3, 8, 36, 3)) for i in range(n)]
     names = residual.seed_names(fifty)
     assert len(names) == 50 and names[10] == "C3.8" and names[46] == "C4.36"
