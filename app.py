@@ -38,6 +38,9 @@ CSS = """
 :lang(ko) .prose, :lang(ko) label, :lang(ko) td, :lang(ko) th { word-break: keep-all; }
 #architecture th, #blocks th { white-space: nowrap; }
 #grid img, #ladder img { object-fit: contain; }
+/* The image toolbar floats over a picture's top right, where titled pictures keep their title:
+   give it a row of its own above them. */
+.toolbar-above .icon-button-wrapper.top-panel { position: static; display: flex; justify-content: flex-end; margin: 0 0 2px auto; width: fit-content; }
 /* gr.Label rounds to whole percents; the top-k labels carry their own (ui/predictions.py). */
 .top-k dd, .top-k dl > .line { display: none; }
 """

@@ -18,7 +18,7 @@ from resnet_viz.explain.methods import METHOD_SPECS
 from resnet_viz.i18n import STRINGS
 from resnet_viz.serve.explorer import Explorer, UserError
 from resnet_viz.serve.sessions import SessionStore
-from resnet_viz.ui import architecture, attributions, files, predictions, residual, stages
+from resnet_viz.ui import architecture, attributions, files, lab, predictions, residual, stages
 
 from .support import random_model
 
@@ -132,6 +132,14 @@ def test_blocks_get_the_seed_names_and_the_torchvision_names(session):
     assert residual.block_table(blocks, "ko")["headers"][1] == "torchvision 이름"
     for column in (3, 4, 5):  # one number of decimals per column
         assert len({len(row[column].split(".")[-1]) for row in table["data"]}) == 1, [row[column] for row in table["data"]]
+
+
+def test_the_gradient_flow_subtitle_names_target_arch_and_photo(explorer, session):
+    result = explorer.gradient_flow(session)
+    top1 = session.report["predictions"][0]["label"]
+    image = session.report["image"]
+    assert lab.flow_subtitle(session, result, "en") == f"target: {top1} · resnet18 · photo {image['width']} × {image['height']} px"
+    assert lab.flow_subtitle(session, result, "ko").startswith(f"대상: {top1} · resnet18 · 사진")
 
 
 def test_a_column_of_numbers_has_one_format():

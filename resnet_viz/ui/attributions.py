@@ -23,7 +23,7 @@ from ..serve.cancel import Cancelled
 from ..serve.explorer import Explorer
 from ..serve.sessions import Session
 from .inputs import ChoiceDropdown, ChoiceRadio
-from .page import HIDDEN, I18N, Page, friendly, visitor
+from .page import HIDDEN, I18N, TITLED, Page, friendly, visitor
 from .residual import labels
 
 __all__ = ["build", "target_choices", "resolve_target_text", "heatmap_view", "expected_line", "delta_words"]
@@ -119,8 +119,8 @@ def build(page: Page) -> None:
             cancel_button = gr.Button(I18N("cancel_button"), variant="secondary", size="sm", elem_id="cancel", scale=1)
         with gr.Row():
             # Shown at their own size (no label drawn over them): each picture carries its title and colour bar.
-            heatmap = gr.Image(label=I18N("heatmap_label"), show_label=False, format="png", interactive=False, elem_id="heatmap")
-            ladder = gr.Image(label=I18N("ladder_label"), show_label=False, format="png", interactive=False, elem_id="ladder")
+            heatmap = gr.Image(label=I18N("heatmap_label"), show_label=False, format="png", interactive=False, elem_id="heatmap", **TITLED)
+            ladder = gr.Image(label=I18N("ladder_label"), show_label=False, format="png", interactive=False, elem_id="ladder", **TITLED)
         info = gr.Markdown(elem_id="attribution-info")
 
     def cleared(session: Session, lang: str, method_name: str):

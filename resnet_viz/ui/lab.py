@@ -15,7 +15,15 @@ from .page import HIDDEN, I18N, MODEL_QUEUE, Page, friendly, visitor
 from .predictions import TOP_K_CLASS, probabilities
 from .residual import labels
 
-__all__ = ["build"]
+__all__ = ["build", "flow_subtitle"]
+
+
+def flow_subtitle(session: Session, result, lang: str) -> str:
+    """What the gradient-flow chart was computed for: its target, the architecture, the photo."""
+    image = session.report["image"]
+    return labels(lang)["gradient_subtitle"].format(
+        label=result["target"]["label"], arch=session.arch, width=image["width"], height=image["height"]
+    )
 
 
 def build(page: Page) -> None:
@@ -50,7 +58,7 @@ def build(page: Page) -> None:
         """Event B: gradient flow of the top-1 class, computed once per analysis."""
         result = explorer.gradient_flow(session)
         session.outputs.gradient_flow = result
-        return charts.gradient_flow_chart(result["blocks"], labels(lang))
+        return charts.gradient_flow_chart(result["blocks"], labels(lang), flow_subtitle(session, result, lang))
 
     @friendly
     def on_lesion(request: gr.Request):

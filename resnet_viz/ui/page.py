@@ -29,7 +29,7 @@ from ..serve.sessions import Session
 from .inputs import ChoiceDropdown, ExamplePicker, example_picker
 from .photo_input import PhotoInput
 
-__all__ = ["ASSETS", "EXAMPLES", "I18N", "HIDDEN", "MODEL_QUEUE", "SLOW_QUEUE", "Page", "Refresh", "friendly", "visitor"]
+__all__ = ["ASSETS", "EXAMPLES", "I18N", "HIDDEN", "MODEL_QUEUE", "SLOW_QUEUE", "TITLED", "Page", "Refresh", "friendly", "visitor"]
 
 log = logging.getLogger("resnet_viz.app")
 
@@ -43,6 +43,9 @@ HIDDEN = {"api_visibility": "undocumented"}  # the page's own events: callable, 
 # computations (and lets them cut in between the batches of slow ones).
 MODEL_QUEUE = {"concurrency_id": MODEL, "concurrency_limit": 4}
 SLOW_QUEUE = {"concurrency_id": SLOW, "concurrency_limit": 4}
+# A picture that carries its own title band: its toolbar gets a row above it (app.py's CSS), so
+# the buttons never cover the title's end ("... tabby · resnet5").
+TITLED = {"elem_classes": ["toolbar-above"]}
 
 
 def visitor(request: gr.Request | None) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from ..serve.explorer import Explorer
 from ..serve.sessions import Session
 from . import channel_panel
 from .inputs import ChoiceRadio, NumberInput, SliderInput, TileClick
-from .page import HIDDEN, I18N, MODEL_QUEUE, Page, friendly, visitor
+from .page import HIDDEN, I18N, MODEL_QUEUE, TITLED, Page, friendly, visitor
 from .residual import labels
 
 __all__ = ["build", "grid_view", "channel_view", "GRID_COLUMNS", "GRID_TILE"]
@@ -87,7 +87,7 @@ def build(page: Page) -> None:
         title = gr.Markdown(elem_id="grid-title")
         stage_info = gr.Markdown(elem_id="stage-info")
         # No label on the picture: Gradio draws it over the top-left corner, where tile numbers are.
-        grid = gr.Image(show_label=False, format="png", interactive=False, elem_id="grid", buttons=["download"])
+        grid = gr.Image(show_label=False, format="png", interactive=False, elem_id="grid", buttons=["download"], **TITLED)
         gr.Markdown(I18N("grid_hint"))
         with gr.Row():
             channel = NumberInput(value=0, precision=0, label=I18N("channel_label"), info=I18N("channel_info"), elem_id="channel")
@@ -95,7 +95,7 @@ def build(page: Page) -> None:
         with gr.Row():
             with gr.Column():
                 channel_picture = gr.Image(label=I18N("channel_view_label"), show_label=False, format="png",
-                                           interactive=False, elem_id="channel-view")
+                                           interactive=False, elem_id="channel-view", **TITLED)
                 channel_caption = gr.Markdown(elem_id="channel-caption")
         panel = channel_panel.build(page, stage, channel)
 
