@@ -34,13 +34,17 @@ GRADIO_MESSAGES_JS = (Path(__file__).resolve().parent / "resnet_viz" / "ui" / "g
 CSS = """
 #banner { background: #fff4ce; border: 1px solid #e0b400; border-radius: 8px; padding: 4px 14px; }
 #status { font-size: 0.9em; color: var(--body-text-color-subdued); }
-/* Korean breaks between words (keep-all), never inside one; table headers stay on one line. */
-:lang(ko) .prose, :lang(ko) label, :lang(ko) td, :lang(ko) th { word-break: keep-all; }
-#architecture th, #blocks th { white-space: nowrap; }
+/* Lines break between words, never inside one, in both languages: keep-all keeps a Korean word
+   (eojeol) whole and is "normal" for English; Gradio's own break-word rules (table cells, toasts)
+   are overridden, so a column or toast too narrow for a word grows instead of splitting it. */
+body, body * { word-break: keep-all !important; overflow-wrap: normal !important; }
 #grid img, #ladder img { object-fit: contain; }
 /* The image toolbar floats over a picture's top right, where titled pictures keep their title:
    give it a row of its own above them. */
 .toolbar-above .icon-button-wrapper.top-panel { position: static; display: flex; justify-content: flex-end; margin: 0 0 2px auto; width: fit-content; }
+/* Exemplar captions wrap (at spaces and the zero-width spaces after a file name's separators)
+   over the patch's full width instead of ending in an ellipsis. */
+#exemplars .caption-label { white-space: normal; overflow: visible; text-overflow: clip; max-width: calc(100% - 8px); opacity: 0.85; }
 /* gr.Label rounds to whole percents; the top-k labels carry their own (ui/predictions.py). */
 .top-k dd, .top-k dl > .line { display: none; }
 """
