@@ -62,16 +62,19 @@ def test_random_weights_top5_percentages_tell_the_rows_apart():
     assert list(predictions.probabilities(report))[1] == "class 1 · 0.130%"
 
 
-@pytest.mark.parametrize("size,sliver", [((451, 300), False), ((1, 1), True), ((4000, 10), True), ((300, 1300), True), ((60, 60), False)])
-def test_a_tiny_or_thin_photo_gets_a_note(explorer, tmp_path, size, sliver):
+@pytest.mark.parametrize("size,kind", [((451, 300), None), ((1, 1), "tiny"), ((20, 30), "tiny"), ((4000, 10), "sliver"),
+                                       ((300, 1300), "sliver"), ((60, 60), None)])
+def test_a_tiny_or_thin_photo_gets_a_note_that_says_which(explorer, tmp_path, size, kind):
     path = tmp_path / "odd.png"
     Image.new("RGB", size, (120, 80, 40)).save(path)
     session = explorer.analyze(str(path), "resnet18", "odd")
     note = predictions.crop_note(session, 256, "en")
-    assert bool(note) == sliver
-    if sliver:
-        assert f"{size[0]}x{size[1]} px" in note and "stretched sliver" in note
-        assert "가느다란 조각" in predictions.crop_note(session, 256, "ko")
+    assert bool(note) == (kind is not None)
+    if kind is not None:
+        assert f"{size[0]}x{size[1]} px" in note
+        assert ("stretched sliver" in note) == (kind == "sliver") and ("is tiny" in note) == (kind == "tiny")
+        korean = predictions.crop_note(session, 256, "ko")
+        assert ("가느다란 조각" in korean) == (kind == "sliver") and ("아주 작습니다" in korean) == (kind == "tiny")
     if size == (1, 1):
         assert "enlarged 256.0x" in note
 
@@ -140,6 +143,15 @@ def test_the_gradient_flow_subtitle_names_target_arch_and_photo(explorer, sessio
     image = session.report["image"]
     assert lab.flow_subtitle(session, result, "en") == f"target: {top1} · resnet18 · photo {image['width']} × {image['height']} px"
     assert lab.flow_subtitle(session, result, "ko").startswith(f"대상: {top1} · resnet18 · 사진")
+
+
+def test_the_stage_help_says_which_block_opens_each_stage_from_the_model():
+    """ResNet-18/34's C2 opens with an identity block (64 channels in, 64 out, stride 1)."""
+    eighteen = stages.stage_openings(random_model("resnet18"), "en")
+    assert "C2: an **identity block**" in eighteen and "C3, C4, C5: a **convolution block**" in eighteen
+    fifty = stages.stage_openings(random_model("resnet50"), "ko")
+    assert "C2, C3, C4, C5: **convolution block**" in fifty and "resnet50" in fifty
+    assert "Each stage opens with a" not in EN["stages_help"]
 
 
 def test_a_column_of_numbers_has_one_format():

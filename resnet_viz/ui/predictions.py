@@ -18,7 +18,8 @@ TOP_K_CLASS = "top-k"
 MAX_DECIMALS = 6
 
 # Below this short side (px) the crop is the photo enlarged more than 4x; beyond this aspect
-# ratio the crop shows less than a quarter of the long side. Either way the network sees a sliver.
+# ratio the crop shows less than a quarter of the long side. The first is a tiny photo blown up,
+# the second (whatever its size) a stretched sliver.
 SMALL_SIDE = 56
 THIN_ASPECT = 4.0
 
@@ -44,12 +45,16 @@ def probabilities(report: dict[str, Any]) -> dict[str, float]:
 
 
 def crop_note(session: Session, resize: int, lang: str) -> str:
-    """A warning when the 224 crop is a stretched sliver of a tiny or very thin photo, else ""."""
+    """A warning when the 224 crop is a stretched sliver of a very thin photo, or a tiny photo
+    enlarged many times (a 1x1 photo is tiny, not a sliver), else ""."""
     width, height = session.report["image"]["width"], session.report["image"]["height"]
     short, long = min(width, height), max(width, height)
-    if short >= SMALL_SIDE and long <= THIN_ASPECT * short:
+    thin = long > THIN_ASPECT * short
+    if short >= SMALL_SIDE and not thin:
         return ""
     scale = resize / short  # the short side is resized to `resize`, then the centre 224 is cut out
+    if not thin:
+        return tr("crop_tiny", lang, width=width, height=height, scale=scale)
     shown = min(1.0, 224 / (long * scale))
     return tr("crop_sliver", lang, width=width, height=height, scale=scale, shown=100 * shown)
 
