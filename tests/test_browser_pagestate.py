@@ -66,3 +66,45 @@ def test_the_random_weights_banner_is_there_before_the_first_analysis(browser, t
         expect(page.locator("#status")).to_contain_text("·", timeout=60_000)
         expect(page.locator("#banner")).to_be_visible()
         page.close()
+
+
+def test_the_grad_cam_stage_is_inactive_for_methods_that_do_not_use_it(browser, browser_app, tmp_path):
+    from resnet_viz.explain.methods import METHOD_SPECS, method_spec
+    from resnet_viz.i18n import tr
+
+    url, _ = browser_app
+    page = open_page(browser, url)
+    page.get_by_role("tab", name="Attributions").click()
+    radios = page.locator("#attr-stage input[type=radio]")
+    expect(radios.first).to_be_enabled()  # Grad-CAM, the default, uses it
+    for key in ("saliency", "gradcam", "integrated_gradients", "guided_gradcam"):
+        page.locator("#method input").click()
+        page.get_by_role("option", name=tr(f"method_{key}", "en"), exact=True).click()
+        if method_spec(key).needs_stage:
+            expect(radios.first).to_be_enabled()
+        else:
+            expect(radios.first).to_be_disabled()
+            shot(page, tmp_path, f"stage-inactive-{key}.png")
+    assert {"saliency", "gradcam"} <= set(METHOD_SPECS)
+    page.close()
+
+
+def test_the_feature_visualisations_progress_is_shown_once(browser, tmp_path):
+    """Over the picture only, not a second time over the note beside it."""
+    from resnet_viz.serve.explorer import Explorer
+    from resnet_viz.serve.feature_cache import FeatureVisCache
+
+    explorer = Explorer(random_registry(), SessionStore(), feature_cache=FeatureVisCache(tmp_path / "cache"),
+                        feature_vis={"size": 64, "steps": 2000, "seed": 0})  # long enough to watch, then cancelled
+    with running_app("resnet18", explorer=explorer) as (url, _):
+        page = open_page(browser, url)
+        page.get_by_role("tab", name="Stage features C1-C5").click()
+        page.locator("#featvis-button").click()
+        busy = "[data-testid=status-tracker]:not(.hide)"
+        expect(page.locator(f"#featvis {busy}")).to_have_count(1, timeout=30_000)
+        expect(page.locator("#featvis .progress-text, #featvis .eta-bar, #featvis .progress-level")).not_to_have_count(0)
+        assert page.locator(f"#featvis-note {busy}").count() == 0
+        shot(page, tmp_path, "featvis-progress-once.png")
+        page.locator("#featvis-cancel").click()
+        expect(page.locator("#featvis-note")).to_contain_text("ancel", timeout=60_000)
+        page.close()

@@ -128,5 +128,5 @@ def build(page: Page, stage: gr.Radio, channel: gr.Number) -> ChannelPanel:
         return image, tr("featvis_shown", lang, stage=stage_name, channel=number, arch=session.arch,
                          steps=meta["steps"], activation=meta["final_activation"])
 
-    page.slow_run(compute, cancel, on_compute, [stage, channel], [picture, note])
+    page.slow_run(compute, cancel, on_compute, [stage, channel], [picture, note], progress_on=[picture])  # once, over the picture
     return panel

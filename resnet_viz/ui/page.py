@@ -142,11 +142,14 @@ class Page:
         *inputs)``, run outside the queue."""
         self.loads.append(Refresh(fn, list(inputs), list(outputs)))
 
-    def slow_run(self, start: gr.Button, cancel: gr.Button, fn: Callable, inputs: list, outputs: list) -> None:
+    def slow_run(
+        self, start: gr.Button, cancel: gr.Button, fn: Callable, inputs: list, outputs: list, progress_on: list | None = None
+    ) -> None:
         """``start`` runs ``fn`` (slow model work) in the slow queue; ``cancel`` stops it at its next
         batch or step. Cancel is our own flag, armed when ``start`` is pressed, before the run
         queues, so it also stops a run still waiting; Gradio's ``cancels=`` would leave its "Error"
-        badge on the outputs, and the thread it abandons would keep the model busy."""
+        badge on the outputs, and the thread it abandons would keep the model busy. The progress
+        bar is drawn over ``progress_on`` only (default: every output; one bar is enough)."""
         explorer = self.explorer
 
         def on_arm(request: gr.Request) -> None:
@@ -155,7 +158,8 @@ class Page:
         def on_cancel(request: gr.Request) -> None:
             explorer.cancel(visitor(request)[0])
 
-        start.click(on_arm, None, None, queue=False, **HIDDEN).then(fn, inputs, outputs, **SLOW_QUEUE, **HIDDEN)
+        where = {} if progress_on is None else {"show_progress_on": progress_on}
+        start.click(on_arm, None, None, queue=False, **HIDDEN).then(fn, inputs, outputs, **where, **SLOW_QUEUE, **HIDDEN)
         cancel.click(on_cancel, None, None, queue=False, **HIDDEN)
 
     # --- the analysis chain --------------------------------------------------------------------
