@@ -3,7 +3,7 @@ built and wired in its own module under ``resnet_viz/ui/``) and launches.
 
     python app.py [--arch resnet50] [--weights imagenet|random|PATH] [--device auto]
                   [--precision fp32|bf16|fp16] [--host 127.0.0.1] [--port 7860] [--share]
-                  [--no-batching] [--session-ttl 1800] [--index INDEX.npz] [--log-level info]
+                  [--no-batching] [--session-ttl 1800] [--max-models 2] [--index INDEX.npz] [--log-level info]
 """
 
 from __future__ import annotations
