@@ -3,7 +3,7 @@ built and wired in its own module under ``resnet_viz/ui/``) and launches.
 
     python app.py [--arch resnet50] [--weights imagenet|random|PATH] [--device auto]
                   [--precision fp32|bf16|fp16] [--host 127.0.0.1] [--port 7860] [--share]
-                  [--no-batching] [--session-ttl 1800] [--index INDEX.npz] [--log-level info]
+                  [--no-batching] [--session-ttl 1800] [--max-models 2] [--index INDEX.npz] [--log-level info]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import gradio as gr
 from resnet_viz import ARCHS, DegradationConfig, IndexFileError, load_index
 from resnet_viz.model.runtime import LAYOUTS
 from resnet_viz.serve.explorer import Explorer
-from resnet_viz.serve.registry import ModelRegistry
+from resnet_viz.serve.registry import DEFAULT_MAX_MODELS, ModelRegistry
 from resnet_viz.serve.sessions import SessionStore
 from resnet_viz.ui import api, architecture, attributions, files, lab, predictions, residual, stages
 from resnet_viz.ui.file_keeper import FileKeeper
@@ -34,10 +34,19 @@ GRADIO_MESSAGES_JS = (Path(__file__).resolve().parent / "resnet_viz" / "ui" / "g
 CSS = """
 #banner { background: #fff4ce; border: 1px solid #e0b400; border-radius: 8px; padding: 4px 14px; }
 #status { font-size: 0.9em; color: var(--body-text-color-subdued); }
-/* Korean breaks between words (keep-all), never inside one; table headers stay on one line. */
-:lang(ko) .prose, :lang(ko) label, :lang(ko) td, :lang(ko) th { word-break: keep-all; }
-#architecture th, #blocks th { white-space: nowrap; }
+/* Lines break between words, never inside one, in both languages: keep-all keeps a Korean word
+   (eojeol) whole and is "normal" for English; Gradio's own break-word rules (table cells, toasts)
+   are overridden, so a column or toast too narrow for a word grows instead of splitting it. */
+body, body * { word-break: keep-all !important; overflow-wrap: normal !important; }
 #grid img, #ladder img { object-fit: contain; }
+/* The image toolbar floats over a picture's top right, where titled pictures keep their title:
+   give it a row of its own above them. */
+.toolbar-above .icon-button-wrapper.top-panel { position: static; display: flex; justify-content: flex-end; margin: 0 0 2px auto; width: fit-content; }
+/* Exemplar captions wrap (at spaces and the zero-width spaces after a file name's separators)
+   over the patch's full width instead of ending in an ellipsis. */
+#exemplars .caption-label { white-space: normal; overflow: visible; text-overflow: clip; max-width: calc(100% - 8px); opacity: 0.85; }
+/* gr.Label rounds to whole percents; the top-k labels carry their own (ui/predictions.py). */
+.top-k dd, .top-k dl > .line { display: none; }
 """
 
 LAUNCH_DEFAULTS: dict[str, Any] = dict(
@@ -142,6 +151,13 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="The resnet-viz explorer (Gradio).")
     parser.add_argument("--arch", default=os.environ.get("RESNET_VIZ_ARCH", "resnet50"), choices=list(ARCHS))
@@ -154,6 +170,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--layout", default=os.environ.get("RESNET_VIZ_LAYOUT", "auto"), choices=list(LAYOUTS),
         help="memory layout of the models: auto (the faster of the two, timed when a model loads), nchw or channels-last",
+    )
+    parser.add_argument(
+        "--max-models", type=_at_least_one, default=int(os.environ.get("RESNET_VIZ_MAX_MODELS", DEFAULT_MAX_MODELS)),
+        metavar="N", help=f"architectures kept loaded at once; the least recently used unused one is unloaded (default: {DEFAULT_MAX_MODELS})",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
@@ -185,7 +205,7 @@ def configure_logging(level: str) -> None:
 
 def demo_from_args(args: argparse.Namespace) -> gr.Blocks:
     """The one demo this process serves, configured by the command line (or its defaults)."""
-    registry = ModelRegistry(args.weights, args.device, args.precision, layout=args.layout)
+    registry = ModelRegistry(args.weights, args.device, args.precision, layout=args.layout, max_models=args.max_models)
     store = SessionStore(ttl_s=args.session_ttl)
     index = load_index(args.index) if args.index else None  # IndexFileError says what is wrong, in one line
     return build_demo(args.arch, explorer=Explorer(registry, store, batching=args.batching, index=index))

@@ -391,3 +391,14 @@ def test_no_pyplot_is_ever_imported(pyplot_probe):
     out, err = pyplot_probe.communicate(timeout=120)
     assert pyplot_probe.returncode == 0 and out.strip() == "ok", err
     assert "matplotlib.pyplot" not in charts.__dict__
+
+
+def test_gradient_flow_chart_names_its_photo_target_and_arch(blocks):
+    """A downloaded chart says what it was computed for (issue 17 §5), inside the figure."""
+    subtitle = "target: tabby · resnet18 · photo 451 × 300 px"
+    fig = gradient_flow_chart(synthetic_rows(blocks), subtitle=subtitle)
+    (ax,) = fig.axes
+    assert ax.get_title().split("\n") == [DEFAULT_LABELS["gradient_title"], subtitle]
+    is_drawn(fig)
+    box = ax.title.get_window_extent(fig.canvas.get_renderer())
+    assert box.y1 <= fig.bbox.y1 and box.x0 >= 0 and box.x1 <= fig.bbox.x1  # not cut off

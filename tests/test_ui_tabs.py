@@ -18,7 +18,7 @@ from resnet_viz.explain.methods import METHOD_SPECS
 from resnet_viz.i18n import STRINGS
 from resnet_viz.serve.explorer import Explorer, UserError
 from resnet_viz.serve.sessions import SessionStore
-from resnet_viz.ui import architecture, attributions, files, predictions, residual, stages
+from resnet_viz.ui import architecture, attributions, files, lab, predictions, residual, stages
 
 from .support import random_model
 
@@ -47,19 +47,34 @@ def _forwards(model):
 
 def test_predictions_are_the_reports(session):
     probabilities = predictions.probabilities(session.report)
-    assert list(probabilities) == [p["label"] for p in session.report["predictions"]]
+    rows = session.report["predictions"]
+    assert [key.split(" · ")[0] for key in probabilities] == [p["label"] for p in rows]
+    assert list(probabilities.values()) == [p["probability"] for p in rows]
 
 
-@pytest.mark.parametrize("size,sliver", [((451, 300), False), ((1, 1), True), ((4000, 10), True), ((300, 1300), True), ((60, 60), False)])
-def test_a_tiny_or_thin_photo_gets_a_note(explorer, tmp_path, size, sliver):
+def test_random_weights_top5_percentages_tell_the_rows_apart():
+    """gr.Label rounds to whole percents: five classes near 0.1% all read "0%"."""
+    values = [0.001314, 0.001302, 0.0012, 0.00118, 0.0011]
+    assert predictions.percent_texts(values) == ["0.131%", "0.130%", "0.120%", "0.118%", "0.110%"]
+    assert predictions.percent_texts([0.81, 0.05, 0.0]) == ["81%", "5%", "0%"]  # whole percents when they suffice
+    assert predictions.percent_texts([0.004, 0.003]) == ["0.4%", "0.3%"]
+    report = {"predictions": [{"label": f"class {i}", "probability": v} for i, v in enumerate(values)]}
+    assert list(predictions.probabilities(report))[1] == "class 1 · 0.130%"
+
+
+@pytest.mark.parametrize("size,kind", [((451, 300), None), ((1, 1), "tiny"), ((20, 30), "tiny"), ((4000, 10), "sliver"),
+                                       ((300, 1300), "sliver"), ((60, 60), None)])
+def test_a_tiny_or_thin_photo_gets_a_note_that_says_which(explorer, tmp_path, size, kind):
     path = tmp_path / "odd.png"
     Image.new("RGB", size, (120, 80, 40)).save(path)
     session = explorer.analyze(str(path), "resnet18", "odd")
     note = predictions.crop_note(session, 256, "en")
-    assert bool(note) == sliver
-    if sliver:
-        assert f"{size[0]}x{size[1]} px" in note and "stretched sliver" in note
-        assert "가느다란 조각" in predictions.crop_note(session, 256, "ko")
+    assert bool(note) == (kind is not None)
+    if kind is not None:
+        assert f"{size[0]}x{size[1]} px" in note
+        assert ("stretched sliver" in note) == (kind == "sliver") and ("is tiny" in note) == (kind == "tiny")
+        korean = predictions.crop_note(session, 256, "ko")
+        assert ("가느다란 조각" in korean) == (kind == "sliver") and ("아주 작습니다" in korean) == (kind == "tiny")
     if size == (1, 1):
         assert "enlarged 256.0x" in note
 
@@ -118,6 +133,31 @@ def test_blocks_get_the_seed_names_and_the_torchvision_names(session):
     assert table["data"][2][:3] == ["C3.1", "layer2.0", "convolution block"]
     assert table["data"][1][:3] == ["C2.2", "layer1.1", "identity block"]
     assert residual.block_table(blocks, "ko")["headers"][1] == "torchvision 이름"
+    for column in (3, 4, 5):  # one number of decimals per column
+        assert len({len(row[column].split(".")[-1]) for row in table["data"]}) == 1, [row[column] for row in table["data"]]
+
+
+def test_the_gradient_flow_subtitle_names_target_arch_and_photo(explorer, session):
+    result = explorer.gradient_flow(session)
+    top1 = session.report["predictions"][0]["label"]
+    image = session.report["image"]
+    assert lab.flow_subtitle(session, result, "en") == f"target: {top1} · resnet18 · photo {image['width']} × {image['height']} px"
+    assert lab.flow_subtitle(session, result, "ko").startswith(f"대상: {top1} · resnet18 · 사진")
+
+
+def test_the_stage_help_says_which_block_opens_each_stage_from_the_model():
+    """ResNet-18/34's C2 opens with an identity block (64 channels in, 64 out, stride 1)."""
+    eighteen = stages.stage_openings(random_model("resnet18"), "en")
+    assert "C2: an **identity block**" in eighteen and "C3, C4, C5: a **convolution block**" in eighteen
+    fifty = stages.stage_openings(random_model("resnet50"), "ko")
+    assert "C2, C3, C4, C5: **convolution block**" in fifty and "resnet50" in fifty
+    assert "Each stage opens with a" not in EN["stages_help"]
+
+
+def test_a_column_of_numbers_has_one_format():
+    assert residual.column_texts([0.93, 0.877, 1.2]) == ["0.930", "0.877", "1.200"]
+    assert residual.column_texts([12.5, 40.0, 7.25]) == ["12.5", "40.0", "7.2"]
+    assert residual.column_texts([0.0012, 0.0031]) == ["0.0012", "0.0031"]  # at most 4 decimals
     fifty = [{"stage": f"C{s}", "name": f"layer{s - 1}.{i}", "kind": "identity"} for s, n in zip(range(2, 6), (3, 8, 36, 3)) for i in range(n)]
     names = residual.seed_names(fifty)
     assert len(names) == 50 and names[10] == "C3.8" and names[46] == "C4.36"

@@ -126,8 +126,9 @@ def residual_chart(blocks: Sequence[Mapping], labels: Mapping[str, str] | None =
     return fig
 
 
-def gradient_flow_chart(rows: Sequence[Mapping], labels: Mapping[str, str] | None = None) -> Figure:
-    """Gradient RMS reaching each block's input, ResNet vs its plain twin, on a log scale.
+def gradient_flow_chart(rows: Sequence[Mapping], labels: Mapping[str, str] | None = None, subtitle: str | None = None) -> Figure:
+    """Gradient RMS reaching each block's input, ResNet vs its plain twin, on a log scale;
+    ``subtitle`` (a second title line) names what it was computed for: photo, target, arch.
 
     The shortcut keeps the gradient alive on the way back to the input (left); without it the
     plain twin's gradient typically shrinks or explodes with depth. Zeros cannot be drawn on a
@@ -183,7 +184,7 @@ def gradient_flow_chart(rows: Sequence[Mapping], labels: Mapping[str, str] | Non
         notes.append(("floor-note", text["floor_note"].format(floor=floor)))
     ax.set_ylabel(text["grad_axis"], fontsize=9, **font_kw())
     ax.grid(axis="y", which="major", alpha=0.3)
-    title(ax, text["gradient_title"])
+    title(ax, text["gradient_title"] + (f"\n{subtitle}" if subtitle else ""))
     footer(fig, lines, 2, notes)
     return fig
 

@@ -44,7 +44,9 @@ def build(page: Page) -> None:
         gr.Markdown(I18N("architecture_help"))
         shown = gr.Dataframe(
             interactive=False, wrap=True, elem_id="architecture",
-            column_widths=["7%", "9%", "9%", "7%", "28%", "8%", "12%", "8%", "12%"],
+            # Each column is at least as wide as its longest word in both languages at 1400 px
+            # (tests/test_browser_words.py): a word never splits, so a narrower one would spill over.
+            column_widths=["8%", "9%", "10%", "8%", "24%", "10%", "12%", "8%", "11%"],
         )
 
     @lru_cache(maxsize=32)

@@ -23,7 +23,7 @@ from ..serve.cancel import Cancelled
 from ..serve.explorer import Explorer
 from ..serve.sessions import Session
 from .inputs import MAX_TEXT, ChoiceDropdown, ChoiceRadio, TypedText
-from .page import HIDDEN, I18N, Page, friendly, value_check, visitor
+from .page import HIDDEN, I18N, TITLED, Page, friendly, value_check, visitor
 from .residual import labels
 
 __all__ = [
@@ -163,8 +163,8 @@ def build(page: Page) -> None:
             cancel_button = gr.Button(I18N("cancel_button"), variant="secondary", size="sm", elem_id="cancel", scale=1)
         with gr.Row():
             # Shown at their own size (no label drawn over them): each picture carries its title and colour bar.
-            heatmap = gr.Image(label=I18N("heatmap_label"), show_label=False, format="png", interactive=False, elem_id="heatmap")
-            ladder = gr.Image(label=I18N("ladder_label"), show_label=False, format="png", interactive=False, elem_id="ladder")
+            heatmap = gr.Image(label=I18N("heatmap_label"), show_label=False, format="png", interactive=False, elem_id="heatmap", **TITLED)
+            ladder = gr.Image(label=I18N("ladder_label"), show_label=False, format="png", interactive=False, elem_id="ladder", **TITLED)
         info = gr.Markdown(elem_id="attribution-info")
 
     def cleared(session: Session, lang: str, method_name: str):

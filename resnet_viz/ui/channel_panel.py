@@ -23,6 +23,13 @@ from .page import I18N, Page, friendly, value_check, visitor
 __all__ = ["ChannelPanel", "build", "channel_check", "exemplar_gallery", "finished_view", "visualization_view"]
 
 PATCH_SIZE = 96  # exemplar patches (11-64 px in the index) are shown enlarged with NEAREST
+_BREAK_AFTER = "/_-."  # a file name may wrap after these (zero-width space), never inside a word
+
+
+def _breakable(name: str) -> str:
+    """``name`` with a zero-width space after each separator, so that a caption wraps there
+    instead of being cut off (the gallery's captions are narrower than most file names)."""
+    return "".join(f"{c}\u200b" if c in _BREAK_AFTER else c for c in name)
 
 
 def _check_channel(session: Session, stage: str, channel: int | float | None, lang: str) -> int:
@@ -74,7 +81,7 @@ def exemplar_gallery(explorer: Explorer, session: Session, stage: str, channel: 
             continue
         scale = PATCH_SIZE / max(entry.patch.size)
         size = (max(1, round(entry.patch.width * scale)), max(1, round(entry.patch.height * scale)))
-        items.append((entry.patch.resize(size, Image.Resampling.NEAREST), f"{entry.score:.2f} · {entry.image}"))
+        items.append((entry.patch.resize(size, Image.Resampling.NEAREST), f"{entry.score:.2f} · {_breakable(entry.image)}"))
     scored = len(index.images) - len(index.unreadable)  # the images list names the unreadable ones too
     return items, tr("exemplars_shown", lang, n=len(items), images=scored, stage=stage, channel=channel)
 
@@ -149,5 +156,6 @@ def build(page: Page, stage: gr.Radio, channel: gr.Number) -> ChannelPanel:
         return finished_view(explorer, session, stage_name, number, done, lang)
 
     page.slow_run(compute, cancel, on_compute, [stage, channel], [picture, note],
-                  validator=value_check(channel_check(explorer), at=1, count=2))
+                  validator=value_check(channel_check(explorer), at=1, count=2),
+                  progress_on=[picture])  # the progress bar once, over the picture
     return panel

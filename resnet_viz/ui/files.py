@@ -18,10 +18,15 @@ from ..i18n import tr
 from ..serve.explorer import Explorer
 from ..serve.sessions import Session
 from .architecture import table as architecture_table
+from .lab import flow_subtitle
 from .page import HIDDEN, I18N, Page, friendly, visitor
 from .residual import labels
 
 __all__ = ["build", "write_bundle"]
+
+def hidden_empty() -> dict:
+    """A file box with no file is not shown at all (a fresh dict each time: Gradio consumes updates)."""
+    return gr.update(value=None, visible=False)
 
 # file name -> README key describing it; listed in this order when present.
 _FILES = [
@@ -96,7 +101,8 @@ def write_bundle(explorer: Explorer, session: Session, path: Path, lang: str) ->
         entries["attribution.json"] = json.dumps(attribution_json(out.attribution), indent=2)
     if out.gradient_flow is not None:
         entries["gradient_flow.json"] = json.dumps(out.gradient_flow.to_json(), indent=2)
-        entries["gradient_flow.png"] = _chart_png(charts.gradient_flow_chart(out.gradient_flow.blocks, text))
+        subtitle = flow_subtitle(session, out.gradient_flow, lang)
+        entries["gradient_flow.png"] = _chart_png(charts.gradient_flow_chart(out.gradient_flow.blocks, text, subtitle))
     if out.lesion_sweep is not None:
         entries["lesion_sweep.json"] = json.dumps(out.lesion_sweep.to_json(), indent=2)
         entries["lesion_sweep.png"] = _chart_png(charts.lesion_chart(out.lesion_sweep.blocks, text))
@@ -126,7 +132,7 @@ def build(page: Page) -> None:
         return gr.update(value=str(write_bundle(explorer, session, path, lang)), visible=True)
 
     def hide(session: Session, lang: str):
-        return gr.update(value=None, visible=False)  # the old zip belongs to the old photo
+        return hidden_empty()  # the old zip belongs to the old photo
 
     button.click(on_download, None, file, **HIDDEN)
-    page.after_analysis(hide, [], [file])
+    page.after_analysis(hide, [], [file], empty=[hidden_empty])  # no empty box lingers without a photo

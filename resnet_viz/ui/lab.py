@@ -12,10 +12,18 @@ from ..serve.sessions import Session
 from . import degradation
 from .inputs import SliderInput
 from .page import HIDDEN, I18N, MODEL_QUEUE, Page, friendly, visitor
-from .predictions import probabilities
+from .predictions import TOP_K_CLASS, probabilities
 from .residual import labels
 
-__all__ = ["build"]
+__all__ = ["build", "flow_subtitle"]
+
+
+def flow_subtitle(session: Session, result, lang: str) -> str:
+    """What the gradient-flow chart was computed for: its target, the architecture, the photo."""
+    image = session.report["image"]
+    return labels(lang)["gradient_subtitle"].format(
+        label=result["target"]["label"], arch=session.arch, width=image["width"], height=image["height"]
+    )
 
 
 def build(page: Page) -> None:
@@ -33,8 +41,8 @@ def build(page: Page) -> None:
         with gr.Row():
             scales = [SliderInput(0, 1, value=1, step=0.05, label=name, elem_id=f"scale-{name}") for name in branch_stages]
         with gr.Row():
-            intact_top5 = gr.Label(num_top_classes=5, label=I18N("intact_top5_label"), elem_id="intact-top5")
-            scaled_top5 = gr.Label(num_top_classes=5, label=I18N("scaled_top5_label"), elem_id="scaled-top5")
+            intact_top5 = gr.Label(num_top_classes=5, label=I18N("intact_top5_label"), elem_id="intact-top5", elem_classes=[TOP_K_CLASS])
+            scaled_top5 = gr.Label(num_top_classes=5, label=I18N("scaled_top5_label"), elem_id="scaled-top5", elem_classes=[TOP_K_CLASS])
         scaled_kl = gr.Markdown(elem_id="scaled-kl")
         degradation.build(page, tab, page.degradation_config)
 
@@ -50,7 +58,7 @@ def build(page: Page) -> None:
         """Event B: gradient flow of the top-1 class, computed once per analysis."""
         result = explorer.gradient_flow(session)
         session.outputs.gradient_flow = result
-        return charts.gradient_flow_chart(result["blocks"], labels(lang))
+        return charts.gradient_flow_chart(result["blocks"], labels(lang), flow_subtitle(session, result, lang))
 
     @friendly
     def on_lesion(request: gr.Request):

@@ -29,7 +29,8 @@ from ..serve.sessions import Session
 from .inputs import ChoiceDropdown, ExamplePicker, example_picker
 from .photo_input import PhotoInput
 
-__all__ = ["ASSETS", "EXAMPLES", "I18N", "HIDDEN", "MODEL_QUEUE", "SLOW_QUEUE", "Page", "Refresh", "friendly", "value_check", "visitor"]
+__all__ = ["ASSETS", "EXAMPLES", "I18N", "HIDDEN", "MODEL_QUEUE", "SLOW_QUEUE", "TITLED", "Page", "Refresh", "friendly", "value_check",
+           "visitor"]
 
 log = logging.getLogger("resnet_viz.app")
 
@@ -43,6 +44,9 @@ HIDDEN = {"api_visibility": "undocumented"}  # the page's own events: callable, 
 # computations (and lets them cut in between the batches of slow ones).
 MODEL_QUEUE = {"concurrency_id": MODEL, "concurrency_limit": 4}
 SLOW_QUEUE = {"concurrency_id": SLOW, "concurrency_limit": 4}
+# A picture that carries its own title band: its toolbar gets a row above it (app.py's CSS), so
+# the buttons never cover the title's end ("... tabby · resnet5").
+TITLED = {"elem_classes": ["toolbar-above"]}
 
 
 def visitor(request: gr.Request | None) -> tuple[str, str]:
@@ -110,6 +114,7 @@ class Refresh:
     fn: Callable[..., Sequence[Any]]
     inputs: list[gr.components.Component]
     outputs: list[gr.components.Component]
+    empty: list[Any] | None = None  # per output, what it shows with no photo: a value, or a function making one (default None)
 
 
 @dataclass
@@ -143,8 +148,10 @@ class Page:
         self.arch_choice = ChoiceDropdown(list(ARCHS), value=self.arch, label=I18N("arch_label"), info=I18N("arch_info"), elem_id="arch")
         self.status = gr.Markdown(elem_id="status")
 
-    def after_analysis(self, fn: Callable, inputs: list, outputs: list) -> None:
-        self.views.append(Refresh(fn, list(inputs), list(outputs)))
+    def after_analysis(self, fn: Callable, inputs: list, outputs: list, empty: list | None = None) -> None:
+        """``fn`` fills ``outputs`` for each new analysis; ``empty`` is what they show once the photo
+        is removed (default: emptied; a component that should not linger empty says so here)."""
+        self.views.append(Refresh(fn, list(inputs), list(outputs), None if empty is None else list(empty)))
 
     def after_analysis_model(self, fn: Callable, inputs: list, outputs: list) -> None:
         self.model_views.append(Refresh(fn, list(inputs), list(outputs)))
@@ -155,12 +162,13 @@ class Page:
         self.loads.append(Refresh(fn, list(inputs), list(outputs)))
 
     def slow_run(self, start: gr.Button, cancel: gr.Button, fn: Callable, inputs: list, outputs: list,
-                 validator: Callable | None = None) -> None:
+                 validator: Callable | None = None, progress_on: list | None = None) -> None:
         """``start`` runs ``fn`` (slow model work) in the slow queue; ``cancel`` stops it at its next
         batch or step. Cancel is our own flag, armed when ``start`` is pressed, before the run
         queues, so it also stops a run still waiting; Gradio's ``cancels=`` would leave its "Error"
         badge on the outputs, and the thread it abandons would keep the model busy. ``validator``
-        (see :func:`value_check`) refuses a bad input before the run queues."""
+        (see :func:`value_check`) refuses a bad input before the run queues. The progress bar is
+        drawn over ``progress_on`` only (default: every output; one bar is enough)."""
         explorer = self.explorer
 
         def on_arm(request: gr.Request) -> None:
@@ -169,7 +177,9 @@ class Page:
         def on_cancel(request: gr.Request) -> None:
             explorer.cancel(visitor(request)[0])
 
-        start.click(on_arm, None, None, queue=False, **HIDDEN).then(fn, inputs, outputs, validator=validator, **SLOW_QUEUE, **HIDDEN)
+        where = {} if progress_on is None else {"show_progress_on": progress_on}
+        start.click(on_arm, None, None, queue=False, **HIDDEN).then(fn, inputs, outputs, validator=validator, **where,
+                                                                    **SLOW_QUEUE, **HIDDEN)
         cancel.click(on_cancel, None, None, queue=False, **HIDDEN)
 
     # --- the analysis chain --------------------------------------------------------------------
@@ -192,8 +202,7 @@ class Page:
             return out
 
         def shown(session: Session, lang: str, values: Sequence[Any]) -> list[Any]:
-            note = explorer.banner(session.arch, lang)
-            head = [gr.update(value=note, visible=bool(note)), self.status_text(session, lang)]
+            head = [self.banner_update(session.arch, lang), self.status_text(session, lang)]
             return head + run(views, session, lang, values)
 
         @friendly
@@ -201,8 +210,21 @@ class Page:
             sid, lang = visitor(request)
             if not path:  # the photo was removed: nothing on any tab belongs to it any more
                 explorer.forget(sid)
-                return self.cleared(lang)
+                return self.cleared(lang, arch)
             return shown(explorer.analyze(path, arch, sid, lang), lang, values)
+
+        def on_clear(request: gr.Request, arch: str):
+            """The photo box was emptied (its x, or a source icon such as "Upload file"). Gradio may
+            send the photo it still had with this event (the example, when a source icon empties
+            the box), so the value is not looked at: an empty box means no results."""
+            sid, lang = visitor(request)
+            explorer.forget(sid)
+            return self.cleared(lang, arch)
+
+        @friendly
+        def on_banner(request: gr.Request, arch: str):
+            """The random-weights banner at first paint, before the first analysis has run."""
+            return self.banner_update(arch, visitor(request)[1])
 
         @friendly
         def on_load(request: gr.Request, arch: str, *values):
@@ -230,15 +252,14 @@ class Page:
             to the previous photo, so it goes too."""
             sid, lang = visitor(request)
             explorer.forget(sid)
-            return self.cleared(lang)
+            return self.cleared(lang, self.arch)  # not the menu's value: it may be what was refused
 
         outputs = shared_outputs + [c for r in views for c in r.outputs]
         derived_outputs = [c for r in model_views for c in r.outputs]
-        self._cleared_count = len(outputs) - len(shared_outputs)
         photo_inputs = [self.photo, self.arch_choice, *view_inputs]
         chains = [
-            gr.on([self.photo.upload, self.photo.clear, self.arch_choice.input], on_photo, photo_inputs, outputs,
-                  **MODEL_QUEUE, **HIDDEN),
+            gr.on([self.photo.upload, self.arch_choice.input], on_photo, photo_inputs, outputs, **MODEL_QUEUE, **HIDDEN),
+            self.photo.clear(on_clear, [self.arch_choice], outputs, **MODEL_QUEUE, **HIDDEN),
             # An example click puts the example into the photo first, then analyses it: one analysis.
             self.examples.click(on_example, [self.examples], [self.photo], queue=False, show_progress="hidden", **HIDDEN)
             .success(on_photo, photo_inputs, outputs, **MODEL_QUEUE, **HIDDEN),
@@ -248,12 +269,19 @@ class Page:
             chain.success(on_derived, model_inputs, derived_outputs, **MODEL_QUEUE, **HIDDEN)
             chain.failure(on_refused, None, outputs, **HIDDEN)
         demo.unload(on_unload)
+        demo.load(on_banner, [self.arch_choice], [self.banner], queue=False, show_progress="hidden", **HIDDEN)
         for load in self.loads:
             demo.load(load.fn, load.inputs, load.outputs, queue=False, show_progress="hidden", **HIDDEN)
 
-    def cleared(self, lang: str) -> list[Any]:
-        """Every output of the chain emptied (the photo was removed)."""
-        return [gr.update(visible=False), tr("status_idle_no_photo", lang)] + [None] * self._cleared_count
+    def cleared(self, lang: str, arch: str) -> list[Any]:
+        """Every output of the chain emptied (the photo was removed); the banner stays while the
+        server runs ``arch`` with random weights."""
+        empty = [v() if callable(v) else v for r in self.views for v in (r.empty or [None] * len(r.outputs))]
+        return [self.banner_update(arch, lang), tr("status_idle_no_photo", lang)] + empty
+
+    def banner_update(self, arch: str, lang: str) -> dict:
+        note = self.explorer.banner(arch, lang)
+        return gr.update(value=note, visible=bool(note))
 
     def status_text(self, session: Session, lang: str) -> str:
         arch = session.arch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import gradio as gr
@@ -20,12 +21,22 @@ def labels(lang: str):
     return chart_labels(lang, charts.hangul_font() is not None)
 
 
+def column_texts(values: Sequence[float], significant: int = 3, most: int = 4) -> list[str]:
+    """One number of decimals for a whole column (never 0.93 above 0.877): enough for the column's
+    median to show ``significant`` digits, at most ``most``."""
+    finite = sorted(abs(v) for v in values if math.isfinite(v) and v != 0)
+    median = finite[len(finite) // 2] if finite else 1.0
+    decimals = min(most, max(0, significant - 1 - math.floor(math.log10(median))))
+    return [f"{v:.{decimals}f}" for v in values]
+
+
 def block_table(blocks: Sequence[dict[str, Any]], lang: str) -> dict[str, list]:
     """Seed name, torchvision name, kind and the three numbers, one row per block."""
     headers = [tr(k, lang) for k in ("col_block_seed", "col_block_torchvision", "col_kind", "col_residual", "col_shortcut", "col_ratio")]
+    numbers = [column_texts([b[key] for b in blocks]) for key in ("residual_rms", "shortcut_rms", "ratio")]
     rows = [
-        [seed, b["name"], tr(f"kind_{b['kind']}", lang), f"{b['residual_rms']:.3g}", f"{b['shortcut_rms']:.3g}", f"{b['ratio']:.3f}"]
-        for seed, b in zip(seed_names(blocks), blocks)
+        [seed, b["name"], tr(f"kind_{b['kind']}", lang), *(column[i] for column in numbers)]
+        for i, (seed, b) in enumerate(zip(seed_names(blocks), blocks))
     ]
     return {"headers": headers, "data": rows}
 

@@ -11,13 +11,13 @@ from PIL import Image
 
 from ..draw import render
 from ..i18n import UserError, tr
-from ..model.resnet import stage_table
+from ..model.resnet import ResNet, stage_table
 from ..probe.architecture import architecture_table
 from ..serve.explorer import Explorer
 from ..serve.sessions import Session
 from . import channel_panel
 from .inputs import ChoiceRadio, NumberInput, SliderInput, TileClick
-from .page import HIDDEN, I18N, MODEL_QUEUE, Page, friendly, value_check, visitor
+from .page import HIDDEN, I18N, MODEL_QUEUE, TITLED, Page, friendly, value_check, visitor
 from .residual import labels
 
 __all__ = ["build", "grid_view", "channel_view", "GRID_COLUMNS", "GRID_TILE"]
@@ -73,11 +73,28 @@ def channel_view(session: Session, stage: str, channel: int | float | None, opac
     return picture, caption
 
 
+def stage_openings(model: ResNet, lang: str) -> str:
+    """Which kind of block opens each stage, read from the model's own block table: a convolution
+    block in most, but an identity block in ResNet-18/34's C2 (its input already has 64 channels)."""
+    first: dict[str, str] = {}
+    for block in model.blocks():
+        first.setdefault(block.stage, block.kind)
+    groups: list[tuple[list[str], str]] = []  # consecutive stages that open alike: "C3, C4, C5"
+    for stage, kind in first.items():
+        if groups and groups[-1][1] == kind:
+            groups[-1][0].append(stage)
+        else:
+            groups.append(([stage], kind))
+    openings = "; ".join(tr(f"stage_opens_{kind}", lang, stage=", ".join(stages)) for stages, kind in groups)
+    return tr("stage_blocks", lang, arch=model.arch, openings=openings)
+
+
 def build(page: Page) -> None:
     explorer = page.explorer
     stages = [s.name for s in stage_table(page.arch)]
     with gr.Tab(I18N("tab_stages"), id="stages"):
         gr.Markdown(I18N("stages_help"))
+        openings = gr.Markdown(elem_id="stage-openings")
         with gr.Row():
             stage = ChoiceRadio(stages, value=stages[1], label=I18N("stage_label"), elem_id="stage")
             ranking = ChoiceRadio(
@@ -87,7 +104,7 @@ def build(page: Page) -> None:
         title = gr.Markdown(elem_id="grid-title")
         stage_info = gr.Markdown(elem_id="stage-info")
         # No label on the picture: Gradio draws it over the top-left corner, where tile numbers are.
-        grid = gr.Image(show_label=False, format="png", interactive=False, elem_id="grid", buttons=["download"])
+        grid = gr.Image(show_label=False, format="png", interactive=False, elem_id="grid", buttons=["download"], **TITLED)
         gr.Markdown(I18N("grid_hint"))
         with gr.Row():
             channel = NumberInput(value=0, precision=0, label=I18N("channel_label"), info=I18N("channel_info"), elem_id="channel")
@@ -95,7 +112,7 @@ def build(page: Page) -> None:
         with gr.Row():
             with gr.Column():
                 channel_picture = gr.Image(label=I18N("channel_view_label"), show_label=False, format="png",
-                                           interactive=False, elem_id="channel-view")
+                                           interactive=False, elem_id="channel-view", **TITLED)
                 channel_caption = gr.Markdown(elem_id="channel-caption")
         panel = channel_panel.build(page, stage, channel)
 
@@ -148,3 +165,4 @@ def build(page: Page) -> None:
     opacity.input(on_opacity, [stage, channel, opacity], [channel_picture, channel_caption], trigger_mode="always_last",
                   validator=bad_channel, **HIDDEN)
     page.after_analysis(both, view_inputs, grid_outputs)
+    page.after_analysis(lambda session, lang: stage_openings(explorer.registry.get(session.arch).model, lang), [], [openings])
