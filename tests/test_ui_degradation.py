@@ -288,3 +288,10 @@ def test_controls_set_by_hand_select_the_preset_they_match_or_none():
     assert section.controls_changed([], "offline", 1000, "ko") == (None, "")  # half-made: no error yet
     default = DegradationConfig()
     assert section.controls_changed([str(d) for d in default.depths], "offline", default.steps, "ko")[0] == "default"
+
+
+def test_a_korean_page_names_the_data_in_korean(section):
+    # Issue 17: "offline" appeared in English on a Korean page; the note names the data in the page's language.
+    note = section.start("minsu", "ko", [8], "offline", 20, None)[3]
+    section.cancel("minsu", "ko")
+    assert "오프라인 격자 무늬" in note and "offline" not in note

@@ -130,7 +130,7 @@ class Explorer:
         """The warning shown whenever the predictions come from random weights ("" if they do not)."""
         loaded = self.registry.get(arch)
         if loaded.fallback is not None:
-            return tr("banner_random", lang, arch=arch, cache=loaded.cache_dir)
+            return tr("banner_random", lang, arch=arch)
         if loaded.model.meta.weights == "random":
             return tr("banner_random_chosen", lang, arch=arch)
         return ""

@@ -267,7 +267,8 @@ class DegradationSection:
                                max_steps=exc.max_steps) from None
         plot, grads, status, active, key = self.view(lang, drawn)
         if started:
-            note = tr("degr_started", lang, networks=2 * len(config.depths), steps=config.steps, data=config.data)
+            note = tr("degr_started", lang, networks=2 * len(config.depths), steps=config.steps,
+                      data=tr(f"degr_data_name_{config.data}", lang))
         else:
             note = tr("degr_busy", lang)
         return plot, grads, status, note, gr.Timer(active=active), key
