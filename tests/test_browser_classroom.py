@@ -129,12 +129,13 @@ def test_a_slow_method_can_be_cancelled(browser, browser_app):
 def test_a_tiny_or_thin_photo_is_analysed_with_a_note(browser, browser_app, tmp_path):
     url, _ = browser_app
     page = open_page(browser, url)
-    for size in ((1, 1), (4000, 10)):
+    # A 1x1 photo is tiny (not a sliver); a 4000x10 strip is a stretched sliver.
+    for size, words in (((1, 1), "this photo is tiny: 1x1 px"), ((4000, 10), "stretched sliver")):
         path = tmp_path / f"odd-{size[0]}x{size[1]}.png"
         Image.new("RGB", size, (200, 30, 30)).save(path)
         page.locator("#photo input[type=file]").set_input_files(str(path))
-        expect(page.locator("#crop-note")).to_contain_text(f"this photo is {size[0]}x{size[1]} px", timeout=60_000)
-        expect(page.locator("#crop-note")).to_contain_text("stretched sliver")
+        expect(page.locator("#crop-note")).to_contain_text(f"{size[0]}x{size[1]} px", timeout=60_000)
+        expect(page.locator("#crop-note")).to_contain_text(words)
     page.close()
 
 
@@ -160,14 +161,14 @@ def test_a_korean_student_gets_every_message_in_korean(browser, browser_app, tmp
     page.get_by_role("tab", name="스테이지 특징 C1-C5").click()
     page.locator("#channel input").fill("-1")
     page.locator("#channel input").press("Enter")
-    expect(toast.last).to_contain_text("C2의 채널은 0-63입니다. -1번 채널은 없습니다.", timeout=30_000)
-    expect(toast.last).to_contain_text("오류")
+    # Said under the box itself (the event's validator), the pictures left as they were (issue 17).
+    expect(page.locator("#channel")).to_contain_text("C2의 채널은 0-63입니다. -1번 채널은 없습니다.", timeout=30_000)
     # A class name typed in Korean, and one that does not exist.
     page.get_by_role("tab", name="기여도(Attribution)").click()
     page.locator("#target input").fill("고양이")
     page.locator("#target input").press("Enter")
     page.locator("#explain").click()
-    expect(toast.last).to_contain_text("클래스 이름은 영어 ImageNet 이름입니다", timeout=30_000)
+    expect(page.locator("#target")).to_contain_text("클래스 이름은 영어 ImageNet 이름입니다", timeout=30_000)
     # An upload over the size limit: Gradio's own message, rewritten for a Korean browser.
     big = tmp_path / "big.png"
     big.write_bytes(b"\x89PNG" + bytes(11 * 1024 * 1024))
@@ -181,6 +182,9 @@ def test_a_korean_student_gets_every_message_in_korean(browser, browser_app, tmp
     page.locator("#photo input[type=file]").set_input_files(str(text))
     expect(page.locator(".toast-body").last).to_contain_text("이 이미지는 분석할 수 없습니다: 이미지가 아니거나", timeout=30_000)
     assert "This image" not in page.locator(".toast-body").last.inner_text()
+    # The refused file is not left in the photo box as a broken picture (issue 17): the box is empty.
+    expect(page.locator("#photo img")).to_have_count(0, timeout=30_000)
+    expect(page.locator("#predictions")).not_to_contain_text("%")
     page.close()
 
 

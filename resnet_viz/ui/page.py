@@ -249,10 +249,11 @@ class Page:
 
         def on_refused(request: gr.Request):
             """The new photo was refused (its message is already shown): what the tabs showed belongs
-            to the previous photo, so it goes too."""
+            to the previous photo, so it goes too, and so does the refused file, which the photo box
+            would otherwise show as a broken picture."""
             sid, lang = visitor(request)
             explorer.forget(sid)
-            return self.cleared(lang, self.arch)  # not the menu's value: it may be what was refused
+            return [*self.cleared(lang, self.arch), None]  # not the menu's value: it may be what was refused
 
         outputs = shared_outputs + [c for r in views for c in r.outputs]
         derived_outputs = [c for r in model_views for c in r.outputs]
@@ -267,7 +268,7 @@ class Page:
         ]
         for chain in chains:
             chain.success(on_derived, model_inputs, derived_outputs, **MODEL_QUEUE, **HIDDEN)
-            chain.failure(on_refused, None, outputs, **HIDDEN)
+            chain.failure(on_refused, None, [*outputs, self.photo], **HIDDEN)
         demo.unload(on_unload)
         demo.load(on_banner, [self.arch_choice], [self.banner], queue=False, show_progress="hidden", **HIDDEN)
         for load in self.loads:
