@@ -19,6 +19,10 @@ from .support import random_registry
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = Path(os.environ["RESNET_VIZ_SCREENSHOTS"]) if os.environ.get("RESNET_VIZ_SCREENSHOTS") else None
 
+# Every visible word under a CSS selector (split at spaces, zero-width spaces, hyphens and slashes,
+# where a line may break) that the browser laid out over more than one line ("block|s").
+SPLIT_WORDS_JS = (Path(__file__).parent / "split_words.js").read_text()
+
 
 class CountingExplorer(Explorer):
     """The app's explorer, counting the analyses and Grad-CAM ladders the page asks for."""

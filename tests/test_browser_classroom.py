@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from resnet_viz import analyze
 
-from .browser import open_page, shot
+from .browser import SPLIT_WORDS_JS, open_page, shot
 from .support import ROOT, random_model, random_registry
 
 pytestmark = pytest.mark.browser
@@ -174,6 +174,9 @@ def test_a_korean_student_gets_every_message_in_korean(browser, browser_app, tmp
     big.write_bytes(b"\x89PNG" + bytes(11 * 1024 * 1024))
     page.locator("#photo input[type=file]").set_input_files(str(big))
     expect(toast.last).to_contain_text("파일이 허용된 최대 크기", timeout=30_000)
+    # A toast wraps between words, never inside one (it broke "인터|넷이" before, issue 17).
+    assert toast.last.evaluate("e => e.getClientRects()[0].height") > 30, "the toast's text should wrap here"
+    assert page.evaluate(SPLIT_WORDS_JS, ".toast-body") == []
     # A file that is not an image.
     page.reload()
     expect(page.locator("#status")).to_contain_text("· cpu ·", timeout=60_000)

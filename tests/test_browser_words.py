@@ -4,18 +4,12 @@ carry percentages that tell them apart."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
-from .browser import open_page, shot
+from .browser import SPLIT_WORDS_JS, open_page, shot
 
 pytestmark = pytest.mark.browser
-
-# For every visible word (split at spaces, zero-width spaces, hyphens and slashes, where a line may
-# break), the lines its client rects lie on: more than one is a word broken inside ("block|s").
-SPLIT_WORDS_JS = (Path(__file__).parent / "split_words.js").read_text()
 
 
 @pytest.mark.parametrize("locale", ["en-US", "ko-KR"])

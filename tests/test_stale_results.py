@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from resnet_viz.explain.methods import method_spec
 from resnet_viz.serve.explorer import Explorer
 from resnet_viz.serve.feature_cache import FeatureVisCache
 from resnet_viz.serve.sessions import SessionStore
 from resnet_viz.ui.attributions import explained_views, ladder_view
-from resnet_viz.explain.methods import method_spec
 from resnet_viz.ui.channel_panel import finished_view
 
 SETTINGS = {"size": 32, "steps": 2, "seed": 0}
