@@ -90,7 +90,7 @@ def test_the_grad_cam_stage_is_inactive_for_methods_that_do_not_use_it(browser, 
 
 
 def test_the_feature_visualisations_progress_is_shown_once(browser, tmp_path):
-    """Over the picture only, not a second time over the note beside it."""
+    """Once, over the note, not a second time over the picture, which shows the image as it is optimised."""
     from resnet_viz.serve.explorer import Explorer
     from resnet_viz.serve.feature_cache import FeatureVisCache
 
@@ -101,10 +101,16 @@ def test_the_feature_visualisations_progress_is_shown_once(browser, tmp_path):
         page.get_by_role("tab", name="Stage features C1-C5").click()
         page.locator("#featvis-button").click()
         busy = "[data-testid=status-tracker]:not(.hide)"
-        expect(page.locator(f"#featvis {busy}")).to_have_count(1, timeout=30_000)
-        expect(page.locator("#featvis .progress-text, #featvis .eta-bar, #featvis .progress-level")).not_to_have_count(0)
-        assert page.locator(f"#featvis-note {busy}").count() == 0
+        # Over the note, so the picture above it can show the image as it is optimised.
+        expect(page.locator(f"#featvis-note {busy}")).to_have_count(1, timeout=30_000)
+        expect(page.locator("#featvis-note .progress-text, #featvis-note .eta-bar, #featvis-note .progress-level")
+               ).not_to_have_count(0)
+        assert page.locator(f"#featvis {busy}").count() == 0
         shot(page, tmp_path, "featvis-progress-once.png")
+        # The image so far, every 250 of the 2000 steps, in view (no progress overlay on it).
+        expect(page.locator("#featvis img")).to_be_visible(timeout=90_000)
+        assert page.locator(f"#featvis {busy}").count() == 0
+        shot(page, tmp_path, "featvis-preview.png")
         page.locator("#featvis-cancel").click()
         expect(page.locator("#featvis-note")).to_contain_text("ancel", timeout=60_000)
         page.close()

@@ -32,10 +32,10 @@ class HeldExplorer(Explorer):
         super().__init__(*args, **kwargs)
         self.release, self.started = threading.Event(), threading.Event()
 
-    def visualize(self, session, stage, channel, *, progress=None):
+    def visualize(self, session, stage, channel, **kwargs):
         self.started.set()
         self.release.wait(60)
-        return super().visualize(session, stage, channel, progress=progress)
+        return super().visualize(session, stage, channel, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -143,7 +143,8 @@ def test_exemplars_from_an_index(registry, examples, tmp_path_factory):
     items, note = exemplar_gallery(explorer, session, "C3", 7, "en")
     top = explorer.index.top("C3", 7)
     assert len(items) == len([e for e in top if e.patch is not None]) == 6  # every readable image of the folder
-    assert [caption for _, caption in items] == [f"{e.score:.2f} · {e.image}" for e in top]
+    # The file name may break after / _ - . (zero-width spaces, invisible): the caption reads the same.
+    assert [caption.replace("\u200b", "") for _, caption in items] == [f"{e.score:.2f} · {e.image}" for e in top]
     assert all(max(picture.size) == 96 for picture, _ in items)
     assert note.startswith("The 6 patches of 6 indexed images that excite **C3 channel 7** most")
     other = explorer.analyze(str(examples[0]), "resnet34", "ex34")  # the index was built with resnet18
@@ -157,3 +158,16 @@ def test_without_an_index_the_panel_says_how_to_build_one(explorer, examples):
     assert items == [] and "python -m resnet_viz index FOLDER --arch resnet18 --out INDEX.npz" in note
     assert "--index INDEX.npz" in note
     assert "색인" in exemplar_gallery(explorer, session, "C3", 7, "ko")[1]
+
+
+def test_a_visualisation_shows_its_image_as_it_goes(explorer, examples):
+    # Issue 17 §3: a preview every few steps (Lucid-style), never the last step (the result follows).
+    session = explorer.analyze(str(examples[0]), "resnet18", "preview-watcher")
+    seen = []
+    image, meta = explorer.visualize(session, "C3", 7, on_preview=lambda step, steps, picture: seen.append(
+        (step, steps, picture.size)), previews=4)
+    assert [s for s, _, _ in seen] == [2, 4, 6] and {(n, size) for _, n, size in seen} == {(8, (64, 64))}
+    assert meta["steps"] == 8 and image.size == (64, 64)
+    again = []
+    explorer.visualize(session, "C3", 7, on_preview=lambda *a: again.append(a))
+    assert again == []  # from the cache: nothing to watch

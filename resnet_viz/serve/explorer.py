@@ -21,7 +21,7 @@ from PIL import Image
 from ..exemplars import ExemplarIndex
 from ..explain.attribution import attribute as run_attribution
 from ..explain.attribution import channel_weights
-from ..explain.feature_vis import visualize_channel
+from ..explain.feature_vis import StepInfo, visualize_channel
 from ..explain.methods import method_spec
 from ..i18n import UserError, tr
 from ..model.preprocess import ImageError, ImageSource, load_image, working_side
@@ -285,14 +285,16 @@ class Explorer:
         return self.feature_cache.get(self.feature_cache.key(model, stage, channel, self.feature_vis))
 
     def visualize(
-        self, session: Session, stage: str, channel: int, *, progress: Progress | None = None
+        self, session: Session, stage: str, channel: int, *, progress: Progress | None = None,
+        on_preview: Callable[[int, int, Image.Image], None] | None = None, previews: int = 8,
     ) -> tuple[Image.Image, dict]:
         """Model (long). The image ``stage``'s ``channel`` responds to most (Olah et al. 2017), from
         the disk cache or computed step by step: short requests go between steps, Cancel stops it.
 
         Requests for the same channel that arrive together compute it once: long runs on a model
         take turns, the one computing stores its picture before it gives the model up, and each
-        looks in the cache again once the model is its own."""
+        looks in the cache again once the model is its own. ``on_preview(step, steps, image)`` gets
+        the image as it is now ``previews`` times during the run (rendering one needs no network)."""
         cached = self.cached_visualization(session.arch, stage, channel)
         if cached is not None:
             return cached
@@ -302,8 +304,14 @@ class Explorer:
             cached = self.feature_cache.get(key)  # computed by the run this one waited for
             if cached is not None:
                 return cached
-            result = visualize_channel(model, stage, int(channel), progress=between_steps, **self.feature_vis
-            )
+            every = max(1, self.feature_vis["steps"] // max(previews, 1))
+
+            def preview(info: StepInfo) -> None:
+                if on_preview is not None and info.step % every == 0 and info.step < info.steps:
+                    on_preview(info.step, info.steps, info.preview())
+
+            result = visualize_channel(model, stage, int(channel), progress=between_steps, on_step=preview,
+                                       **self.feature_vis)
             meta = result.to_json()
             self.feature_cache.put(key, result.image, meta)
         self._step_seconds[(session.arch, stage)] = result.timing_ms["per_step"] / 1000

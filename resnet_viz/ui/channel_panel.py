@@ -9,7 +9,11 @@
 
 from __future__ import annotations
 
+import contextvars
+import queue
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 from PIL import Image
@@ -141,21 +145,45 @@ def build(page: Page, stage: gr.Radio, channel: gr.Number) -> ChannelPanel:
 
     @friendly
     def on_compute(request: gr.Request, stage_name: str, number: float | None, progress=gr.Progress()):  # noqa: B008
+        """Streams (picture, note): the image so far every few steps (as Lucid's notebooks show it),
+        then the result. The run works in a thread of its own (with this event's context, so the
+        progress bar follows it); previews only show while the visitor still looks at this channel."""
         sid, lang = visitor(request)
         session = explorer.session(sid, lang)
         number = _check_channel(session, stage_name, number, lang)
         progress(0, desc=tr("featvis_waiting", lang))
-        try:
-            done = explorer.visualize(
-                session, stage_name, number, progress=lambda f: progress(f, desc=tr("featvis_progress", lang))
-            )
-        except Cancelled:
-            done = None
+        previews: queue.Queue = queue.Queue()
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["done"] = explorer.visualize(
+                    session, stage_name, number, progress=lambda f: progress(f, desc=tr("featvis_progress", lang)),
+                    on_preview=lambda step, steps, image: previews.put((step, steps, image)),
+                )
+            except Cancelled:
+                outcome["done"] = None
+            except BaseException as exc:  # re-raised below, in the event's own thread
+                outcome["error"] = exc
+            finally:
+                previews.put(None)
+
+        worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
+        worker.start()
+        while (item := previews.get()) is not None:
+            step, steps, image = item
+            on_screen = (session.outputs.stage, session.outputs.channel_number) == (stage_name, number)
+            if explorer.is_current(sid, session) and on_screen:
+                yield image, tr("featvis_preview", lang, stage=stage_name, channel=number, step=step, steps=steps)
+        worker.join()
+        if "error" in outcome:
+            raise outcome["error"]
         if not explorer.is_current(sid, session):  # a new photo or arch: its own views are on screen
-            return gr.skip(), gr.skip()
-        return finished_view(explorer, session, stage_name, number, done, lang)
+            yield gr.skip(), gr.skip()
+            return
+        yield finished_view(explorer, session, stage_name, number, outcome["done"], lang)
 
     page.slow_run(compute, cancel, on_compute, [stage, channel], [picture, note],
                   validator=value_check(channel_check(explorer), at=1, count=2),
-                  progress_on=[picture])  # the progress bar once, over the picture
+                  progress_on=[note])  # the progress bar once, over the note: the picture shows the image so far
     return panel

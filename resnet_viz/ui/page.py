@@ -10,13 +10,15 @@ shows afterwards belongs to the new (photo, architecture), or is cleared.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import logging
 import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import gradio as gr
 
@@ -66,10 +68,10 @@ def friendly(fn: Callable) -> Callable:
     it is the visitor's input, not a bug). Anything else but Gradio's own errors and a cancelled
     run is a bug: logged with its traceback, shown as a generic message in the visitor's language."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    @contextlib.contextmanager
+    def said(args: tuple, kwargs: dict) -> Iterator[None]:
         try:
-            return fn(*args, **kwargs)
+            yield
         except UserError as exc:
             log.info("%s: %s", fn.__name__, exc.text("en"))
             lang = _language(args, kwargs)
@@ -80,6 +82,20 @@ def friendly(fn: Callable) -> Callable:
             log.exception("%s failed", fn.__name__)
             lang = _language(args, kwargs)
             raise gr.Error(tr("error_internal", lang), title=tr("error_title", lang), print_exception=False) from None
+
+    if inspect.isgeneratorfunction(fn):  # Gradio streams what it yields: the wrapper must be a generator too
+
+        @functools.wraps(fn)
+        def streaming(*args, **kwargs):
+            with said(args, kwargs):
+                yield from fn(*args, **kwargs)
+
+        return streaming
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with said(args, kwargs):
+            return fn(*args, **kwargs)
 
     return wrapper
 
