@@ -228,6 +228,11 @@ def test_a_channel_shows_what_excites_it_beyond_this_photo(browser, tmp_path, tm
         page.locator("#channel input").press("Enter")
         expect(page.locator("#exemplars-note")).to_contain_text("excite C2 channel 7", timeout=30_000)
         expect(page.locator("#exemplars img")).to_have_count(6)
+        # Every caption is whole (issue 17: they were cut off with an ellipsis): no text overflows its box.
+        captions = page.locator("#exemplars .caption-label")
+        expect(captions).to_have_count(6)
+        cut = captions.evaluate_all("els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)")
+        assert cut == [], f"captions cut off: {cut}"
         expect(page.locator("#featvis-note")).to_contain_text("Press Visualise this channel")
         page.locator("#featvis-button").click()
         expect(page.locator("#featvis img")).to_be_visible(timeout=60_000)
