@@ -152,7 +152,8 @@ class _Tracebacks(logging.Handler):
 def app():
     # Tiny settings for the slow work a value might start: the fuzz is about the values, not the work.
     explorer = Explorer(random_registry(), SessionStore(),
-                        feature_vis={"size": 32, "steps": 2, "seed": 0})
+                        feature_vis={"size": 32, "steps": 2, "seed": 0},
+                        trust={"steps": "stages", "curve_steps": 2, "road": False, "seed": 0})
     build = {"degradation_config": DegradationConfig(depths=(20,), steps=10)}
     with running_app("resnet18", explorer=explorer, build=build) as (url, explorer):
         yield url, explorer

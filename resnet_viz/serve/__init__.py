@@ -8,5 +8,5 @@ and files, and the gate that lets short requests pass slow ones.
 - ``sessions``, ``downloads``, ``feature_cache``: per-visitor state and files, cached pictures;
 - ``degradation_lab``: the degradation experiment's one live run per server.
 
-Imports from: model, probe, explain, draw, degradation, exemplars, i18n.
+Imports from: model, probe, explain, trust, draw, degradation, exemplars, i18n.
 """

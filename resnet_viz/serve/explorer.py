@@ -28,6 +28,7 @@ from ..model.preprocess import ImageError, ImageSource, load_image, working_side
 from ..probe.analysis import analyze
 from ..probe.gradient_flow import gradient_flow
 from ..probe.lesion import lesion
+from ..trust.report import trust_report
 from .batching import AnalyzeBatcher
 from .cancel import cancellable
 from .degradation_lab import DegradationLab
@@ -43,6 +44,7 @@ Progress = Callable[[float], None]
 
 # The app's feature visualisations: 128 px is the recipe's size, 256 steps its default (Olah et al.).
 FEATURE_VIS_SETTINGS = {"size": 128, "steps": 256, "seed": 0}
+TRUST_SETTINGS = {"steps": "stages", "curve_steps": 28, "road": True, "seed": 0}
 
 
 class Explorer:
@@ -56,6 +58,7 @@ class Explorer:
         index: ExemplarIndex | None = None,
         feature_vis: dict[str, int] | None = None,
         degradation: DegradationLab | None = None,
+        trust: dict[str, Any] | None = None,
     ) -> None:
         self.registry = registry
         # After a burst of requests, the freed decode buffers and activations go back to the OS.
@@ -66,6 +69,8 @@ class Explorer:
         # Feature visualisations computed once per (weights, stage, channel, settings), kept on disk.
         self.feature_cache = feature_cache if feature_cache is not None else FeatureVisCache()
         self.feature_vis = dict(FEATURE_VIS_SETTINGS if feature_vis is None else feature_vis)  # size, steps, seed
+        # trust_report's protocol for the page's check (the CLI's defaults; tests make it cheap)
+        self.trust_settings = dict(TRUST_SETTINGS if trust is None else trust)
         self.index = index  # dataset exemplars of every channel (python app.py --index INDEX)
         self.store = store if store is not None else SessionStore()
         # /analyze requests that arrive while the model is busy share one forward (see batching.py).
@@ -276,6 +281,19 @@ class Explorer:
         key = (arch, backward)
         old = self._seconds_per_image.get(key)
         self._seconds_per_image[key] = seconds_per_image if old is None else 0.5 * old + 0.5 * seconds_per_image
+
+    def trust(self, session: Session, method: str, target: int | None = None, *, progress: Progress | None = None):
+        """Model (long). "Can I trust this map?" for ``method``'s map of ``target`` (None: the top-1)
+        on the session's photo: the cascading randomisation test, deletion, insertion and ROAD with
+        their baselines (:func:`resnet_viz.trust.trust_report`). Like the slow methods it holds the
+        model batch by batch and stops when Cancel is pressed. A method with no single map (the
+        ladder) is checked as Grad-CAM at the last stage, its headline map."""
+        spec = method_spec(method)
+        checked = method if spec.comparable else "gradcam"
+        what = tr("trust_cancelled", method=spec.name())
+        with self._slow_run(session, what, progress) as (model, between_batches):
+            return trust_report(model, session.analysis.input, [checked], target=target, progress=between_batches,
+                                **self.trust_settings)
 
     # --- what a channel responds to -----------------------------------------------------------
 

@@ -31,6 +31,7 @@ from PIL import Image
 
 from ..explain.attribution import AttributionResult
 from ..probe.results import AnalysisReport, GradientFlowResult, LesionResult
+from ..trust.report import TrustReport
 from .approx_size import approx_nbytes
 
 __all__ = ["Analysis", "Session", "SessionStore", "valid_session_id"]
@@ -93,6 +94,7 @@ class Shown:
     gradient_flow: GradientFlowResult | None = None
     lesion_sweep: LesionResult | None = None
     scaled: LesionResult | None = None  # the last residual scaling (its timing left out of the zip)
+    trust: TrustReport | None = None  # the last "Can I trust this map?" check
 
     def update(self, **shown: Any) -> None:
         """Set several fields at once (a name that is not a field is a bug: AttributeError)."""

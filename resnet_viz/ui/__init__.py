@@ -6,5 +6,5 @@
 - ``files``: the download; ``api``: the four named endpoints for scripts;
 - ``photo_input``: the image input that hands the handlers the uploaded file untouched.
 
-Imports from: model, probe, explain, draw, degradation, exemplars, serve, i18n.
+Imports from: model, probe, explain, trust, draw, degradation, exemplars, serve, i18n.
 """

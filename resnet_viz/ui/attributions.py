@@ -22,6 +22,7 @@ from ..probe.targets import TargetError, find_target, suggestions
 from ..serve.cancel import Cancelled
 from ..serve.explorer import Explorer
 from ..serve.sessions import Session
+from . import trust_panel
 from .inputs import MAX_TEXT, ChoiceDropdown, ChoiceRadio, TypedText
 from .page import HIDDEN, I18N, TITLED, Page, friendly, value_check, visitor
 from .residual import labels
@@ -166,6 +167,7 @@ def build(page: Page) -> None:
             heatmap = gr.Image(label=I18N("heatmap_label"), show_label=False, format="png", interactive=False, elem_id="heatmap", **TITLED)
             ladder = gr.Image(label=I18N("ladder_label"), show_label=False, format="png", interactive=False, elem_id="ladder", **TITLED)
         info = gr.Markdown(elem_id="attribution-info")
+        trust_panel.build(page, method, target, read_target, value_check(check_target, at=1, count=2))
 
     def cleared(session: Session, lang: str, method_name: str):
         """Event A: the new photo's target menu; the old maps are gone until event B draws new ones."""

@@ -106,6 +106,8 @@ def write_bundle(explorer: Explorer, session: Session, path: Path, lang: str) ->
     if out.lesion_sweep is not None:
         entries["lesion_sweep.json"] = json.dumps(out.lesion_sweep.to_json(), indent=2)
         entries["lesion_sweep.png"] = _chart_png(charts.lesion_chart(out.lesion_sweep.blocks, text))
+    if out.trust is not None:
+        entries["trust.json"] = json.dumps(out.trust.to_json(), indent=2)
     if out.scaled is not None:
         scaled = {k: v for k, v in out.scaled.to_json().items() if k != "timing_ms"}
         entries["scaled.json"] = json.dumps(scaled, indent=2)

@@ -1,0 +1,107 @@
+"""The attributions tab's "Can I trust this map?" part: on request, the map's randomisation test
+and its deletion and insertion curves, computed as a slow method (progress, Cancel, short
+requests go between its batches), shown as a badge, the randomisation strip and two charts."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import gradio as gr
+from PIL import Image
+
+from ..draw import trust_charts
+from ..draw.charts import figure_to_image
+from ..explain.methods import method_spec
+from ..i18n import chart_labels, tr
+from ..serve.cancel import Cancelled
+from ..serve.explorer import Explorer
+from ..serve.sessions import Session
+from ..trust.report import TrustReport
+from ..trust.sanity import VERDICTS
+from .page import I18N, TITLED, Page, friendly, visitor
+
+__all__ = ["build", "trust_views"]
+
+# The library's verdicts (resnet_viz.trust.sanity.VERDICTS) -> the badge's catalogue key.
+BADGES = dict(zip(VERDICTS, ("trust_depends", "trust_barely", "trust_partly")))
+
+
+def _words(lang: str) -> dict[str, str]:
+    from ..draw.fonts import hangul_font
+
+    return dict(chart_labels(lang, hangul_font() is not None))
+
+
+def trust_views(session: Session, report: TrustReport, lang: str, random_weights: bool) -> tuple[str, Image.Image, Image.Image, Image.Image]:
+    """(badge and scores, randomisation strip, similarity chart, deletion/insertion chart) of the
+    one method in ``report``, every word in ``lang``."""
+    (name, checked), = report.methods.items()
+    spec = method_spec(name)
+    words = _words(lang)
+    sanity, faith = checked.randomisation, checked.faithfulness
+    band = sanity.chance["spearman_abs"]
+    badge = tr(BADGES[sanity.verdict], lang, method=spec.name(lang))
+    base = report.baselines
+    scores = tr(
+        "trust_scores", lang, label=report.target["label"], deletion=faith.deletion.auc, insertion=faith.insertion.auc,
+        random_deletion=base["random"]["deletion"].auc, edge_deletion=base["edge"]["deletion"].auc,
+        random_insertion=base["random"]["insertion"].auc, edge_insertion=base["edge"]["insertion"].auc,
+        road=faith.road.score if faith.road is not None else float("nan"),
+        seconds=sum(report.timing_ms.values()) / 1000 if report.timing_ms else 0.0,
+    )
+    text = badge + "\n\n" + scores + ("\n\n" + tr("trust_random_weights", lang) if random_weights else "")
+    title = f"{spec.name(lang)} · {report.target['label']} · {session.arch}"
+    strip = trust_charts.randomisation_strip(session.crop, sanity.original, sanity.maps, sanity.steps,
+                                             signed=sanity.signed, title=title, labels=words)
+    similarity = figure_to_image(trust_charts.similarity_chart(
+        sanity.steps, sanity.spearman_abs, sanity.ssim, (band["low"], band["high"]), labels=words))
+    curves = figure_to_image(trust_charts.faithfulness_chart(
+        faith.deletion.curve, faith.insertion.curve,
+        {kind: {k: c.curve for k, c in curves.items()} for kind, curves in base.items()},
+        aucs={"deletion": faith.deletion.auc, "insertion": faith.insertion.auc}, labels=words))
+    return text, strip, similarity, curves
+
+
+def build(page: Page, method: gr.components.Component, target: gr.components.Component,
+          read_target: Callable[[Any, str], tuple[int | None, str]], validator: Callable) -> None:
+    """The part's components (in the current layout context) and its buttons; ``read_target`` and
+    ``validator`` are the tab's own, so a class name is read and refused the same way."""
+    explorer: Explorer = page.explorer
+    gr.Markdown(I18N("trust_heading"))
+    gr.Markdown(I18N("trust_help"))
+    with gr.Row():
+        check = gr.Button(I18N("trust_button"), elem_id="trust-button", scale=4)
+        cancel = gr.Button(I18N("cancel_button"), variant="secondary", size="sm", elem_id="trust-cancel", scale=1)
+    badge = gr.Markdown(elem_id="trust-badge")
+    strip = gr.Image(show_label=False, format="png", interactive=False, elem_id="trust-strip", **TITLED)
+    with gr.Row():
+        similarity = gr.Image(show_label=False, format="png", interactive=False, elem_id="trust-similarity", **TITLED)
+        curves = gr.Image(show_label=False, format="png", interactive=False, elem_id="trust-curves", **TITLED)
+
+    @friendly
+    def on_check(request: gr.Request, method_name: str, target_value: str, progress=gr.Progress()):  # noqa: B008
+        sid, lang = visitor(request)
+        session = explorer.session(sid, lang)
+        spec = method_spec(method_name)
+        index, _ = read_target(target_value, lang)
+        progress(0, desc=tr("trust_waiting", lang))
+        try:
+            report = explorer.trust(session, method_name, index,
+                                    progress=lambda f: progress(f, desc=tr("trust_progress", lang)))
+        except Cancelled:
+            return tr("trust_cancelled", lang, method=spec.name(lang)), gr.skip(), gr.skip(), gr.skip()
+        if not explorer.is_current(sid, session):  # a new photo or arch is on screen
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        weights = explorer.registry.get(session.arch).model.meta.weights
+        views = trust_views(session, report, lang, random_weights=weights == "random")
+        session.outputs.trust = report
+        return views
+
+    def cleared(session: Session, lang: str):
+        """A new photo: the old check belongs to the old photo."""
+        session.outputs.trust = None
+        return "", None, None, None
+
+    page.slow_run(check, cancel, on_check, [method, target], [badge, strip, similarity, curves],
+                  validator=validator, progress_on=[badge])
+    page.after_analysis(cleared, [], [badge, strip, similarity, curves])
