@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +21,9 @@ from ..model.resnet import ARCHS
 from ..model.weights import WeightsError, load_model
 from ..trust.randomise import STEP_MODES
 from ..trust.report import COMPARABLE_METHODS, TrustReport, trust_report
-from .options import non_negative_int
+from .options import error, non_negative_int
 
 __all__ = ["add_trust_command", "format_report"]
-
-PROG = "python -m resnet_viz trust"
-
-
-def _fail(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return 2
 
 
 def _number(value: float | None) -> str:
@@ -70,32 +62,32 @@ def _trust_command(args: argparse.Namespace) -> int:
     try:
         methods = _methods(args)
     except ValueError as exc:
-        return _fail(str(exc))
+        return error(str(exc), "trust")
     if args.steps not in STEP_MODES:
-        return _fail(f"unknown --steps {args.steps!r}; choose one of {', '.join(STEP_MODES)}")
+        return error(f"unknown --steps {args.steps!r}; choose one of {', '.join(STEP_MODES)}", "trust")
     if args.arch not in ARCHS:
-        return _fail(f"unknown --arch {args.arch!r}; choose one of {', '.join(ARCHS)}")
+        return error(f"unknown --arch {args.arch!r}; choose one of {', '.join(ARCHS)}", "trust")
     maps_dir = Path(args.save_maps) if args.save_maps else None
     if maps_dir is not None:
         try:
             maps_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            return _fail(f"cannot use {str(maps_dir)!r} as the folder for the maps ({exc.strerror or exc})")
+            return error(f"cannot use {str(maps_dir)!r} as the folder for the maps ({exc.strerror or exc})", "trust")
     try:
         model = load_model(args.arch, args.weights, args.device)
     except (WeightsError, ValueError) as exc:
-        return _fail(str(exc))
+        return error(str(exc), "trust")
     target: Any = args.target  # an index or a label, read by resolve_target
     results, failed = [], False
     for path in args.images:
         try:
             report = trust_report(model, path, methods, target=target, steps=args.steps, seed=args.seed)
         except ImageError as exc:
-            print(f"{PROG}: error: {path}: {exc.reason}", file=sys.stderr)
+            error(f"{path}: {exc.reason}", "trust")
             failed = True
             continue
         except ValueError as exc:  # a target the model does not have: the same for every image
-            return _fail(str(exc))
+            return error(str(exc), "trust")
         print(format_report(path, report))
         if maps_dir is not None:
             for method, trust in report.methods.items():
