@@ -48,6 +48,8 @@ def test_a_check_of_the_session_photo_in_both_languages(registry, examples):
         badge = BADGES[checked.randomisation.verdict]
         assert text.startswith("**Grad-CAM" if lang == "en" else "**Grad-CAM") and ("AUC" in text)
         assert ("meaningless" in text) if lang == "en" else ("의미가 없습니다" in text)
+        if lang == "en":  # the check's wall time, once (not the method's time added to the total)
+            assert text.rstrip().split("\n\n")[1].endswith(f"· {report.timing_ms['total'] / 1000:.0f} s")
         assert badge in ("trust_depends", "trust_barely", "trust_partly")
         assert all(isinstance(p, Image.Image) for p in (strip, similarity, curves))
     # The ladder has no single map: its check is Grad-CAM's at the last stage, its headline map.

@@ -12,13 +12,14 @@ from PIL import Image
 from ..draw import trust_charts
 from ..draw.charts import figure_to_image
 from ..explain.methods import method_spec
-from ..i18n import chart_labels, tr
+from ..i18n import tr
 from ..serve.cancel import Cancelled
 from ..serve.explorer import Explorer
 from ..serve.sessions import Session
 from ..trust.report import TrustReport
 from ..trust.sanity import VERDICTS
 from .page import I18N, TITLED, Page, friendly, visitor
+from .residual import labels
 
 __all__ = ["build", "trust_views"]
 
@@ -26,18 +27,12 @@ __all__ = ["build", "trust_views"]
 BADGES = dict(zip(VERDICTS, ("trust_depends", "trust_barely", "trust_partly")))
 
 
-def _words(lang: str) -> dict[str, str]:
-    from ..draw.fonts import hangul_font
-
-    return dict(chart_labels(lang, hangul_font() is not None))
-
-
 def trust_views(session: Session, report: TrustReport, lang: str, random_weights: bool) -> tuple[str, Image.Image, Image.Image, Image.Image]:
     """(badge and scores, randomisation strip, similarity chart, deletion/insertion chart) of the
     one method in ``report``, every word in ``lang``."""
     (name, checked), = report.methods.items()
     spec = method_spec(name)
-    words = _words(lang)
+    words = labels(lang)
     sanity, faith = checked.randomisation, checked.faithfulness
     band = sanity.chance["spearman_abs"]
     badge = tr(BADGES[sanity.verdict], lang, method=spec.name(lang))
@@ -47,7 +42,7 @@ def trust_views(session: Session, report: TrustReport, lang: str, random_weights
         random_deletion=base["random"]["deletion"].auc, edge_deletion=base["edge"]["deletion"].auc,
         random_insertion=base["random"]["insertion"].auc, edge_insertion=base["edge"]["insertion"].auc,
         road=faith.road.score if faith.road is not None else float("nan"),
-        seconds=sum(report.timing_ms.values()) / 1000 if report.timing_ms else 0.0,
+        seconds=report.timing_ms["total"] / 1000,
     )
     text = badge + "\n\n" + scores + ("\n\n" + tr("trust_random_weights", lang) if random_weights else "")
     title = f"{spec.name(lang)} · {report.target['label']} · {session.arch}"
