@@ -25,8 +25,8 @@ import torch
 
 from bench.common import machine, report
 from resnet_viz import degradation_experiment
-from resnet_viz.serve.degradation_lab import RECORDED_RUNS
 from resnet_viz.degradation.presets import PRESETS, first_to_last_ratio
+from resnet_viz.serve.degradation_lab import RECORDED_RUNS
 
 
 def _rounded(value):

@@ -65,8 +65,8 @@ def stop_app(server: subprocess.Popen) -> None:
 class AppClient:
     """One visitor's connection to the app's named endpoints (``/analyze``, ``/attribute``, ...)."""
 
-    def __init__(self, url: str) -> None:
-        self.http = httpx.Client(base_url=url, timeout=300)
+    def __init__(self, url: str, timeout: float = 300) -> None:
+        self.http = httpx.Client(base_url=url, timeout=timeout)
 
     def upload(self, path: str | Path) -> dict:
         """Sends the file once; returns the reference that endpoints take as an image."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from pathlib import Path
 from typing import Iterator
 
+from bench.served_app import AppClient
 from resnet_viz.serve.explorer import Explorer
 from resnet_viz.serve.sessions import SessionStore
 
@@ -34,37 +34,10 @@ def running_app(
         demo.close()
 
 
-class RestClient:
+class RestClient(AppClient):
     """Gradio's plain HTTP API (upload once, then POST /call/<name> and read its event stream):
-    lighter than gradio_client, for tests that send hundreds of requests."""
+    lighter than gradio_client, for tests that send hundreds of requests. The benchmarks' client,
+    with a shorter wait, so a test that hangs fails instead."""
 
     def __init__(self, url: str) -> None:
-        import httpx
-
-        self.http = httpx.Client(base_url=url, timeout=120)
-
-    def upload(self, path: str | Path) -> dict:
-        with open(path, "rb") as f:
-            (remote,) = self.http.post("/gradio_api/upload", files={"files": (Path(path).name, f)}).json()
-        return {"path": remote, "orig_name": Path(path).name, "meta": {"_type": "gradio.FileData"}}
-
-    def call(self, endpoint: str, *data) -> list:
-        """The endpoint's outputs; a failed call raises RuntimeError with the app's message."""
-        started = self.http.post(f"/gradio_api/call/{endpoint}", json={"data": list(data)})
-        if started.status_code != 200:
-            raise RuntimeError(f"HTTP {started.status_code}: {started.text}")
-        event, payload = None, None
-        with self.http.stream("GET", f"/gradio_api/call/{endpoint}/{started.json()['event_id']}") as stream:
-            for line in stream.iter_lines():
-                if line.startswith("event:"):
-                    event = line.split(":", 1)[1].strip()
-                elif line.startswith("data:") and event in ("complete", "error"):
-                    payload = line.split(":", 1)[1].strip()
-                    break
-        if event != "complete":
-            detail = json.loads(payload) if payload else None
-            raise RuntimeError(detail.get("error") if isinstance(detail, dict) else f"event {event}: {detail}")
-        return json.loads(payload)
-
-    def close(self) -> None:
-        self.http.close()
+        super().__init__(url, timeout=120)

@@ -7,8 +7,11 @@ the walk must not even look at (a text file, a hidden file, a hidden folder).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Callable
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from resnet_viz import build_index
@@ -72,3 +75,16 @@ def shared_index(tmp_path_factory):
         folder = shared_folder(tmp_path_factory)
         _shared["index"] = build_index(random_model("resnet18"), folder, top_k=9, batch_size=4, workers=1)
     return _shared["index"]
+
+
+def rewrite_index(source: Path, target: Path, change: Callable[[dict, dict], None]) -> Path:
+    """The index at ``source`` with ``change(arrays, meta)`` applied, written to ``target``."""
+    with np.load(source, allow_pickle=False) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    change(arrays, meta)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with open(target, "wb") as f:
+        np.savez(f, **arrays)
+    return target
+

@@ -4,7 +4,9 @@ another arithmetic (TF32, bf16, fp16) may move a model's logits."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
@@ -53,3 +55,16 @@ def relative_error(logits: torch.Tensor, reference: torch.Tensor) -> float:
     """||logits - reference|| / ||reference|| over the whole vector, in float64 on the CPU."""
     a, b = logits.detach().double().cpu(), reference.detach().double().cpu()
     return float((a - b).norm() / b.norm())
+
+
+def until_snapshot(lab: Any, condition: Callable[[Any], bool], *, timeout: float) -> Any:
+    """Poll a degradation lab's snapshot (as the page's timer does) until ``condition(snapshot)``."""
+    deadline = time.monotonic() + timeout
+    snap = None
+    while time.monotonic() < deadline:
+        snap = lab.snapshot()
+        if snap is not None and condition(snap):
+            return snap
+        time.sleep(0.05)
+    raise AssertionError(f"timed out; last state {snap.state if snap else None!r}")
+

@@ -24,7 +24,7 @@ from resnet_viz.exemplars.topk import empty_topk, merge_topk
 from resnet_viz.model.preprocess import crop_image, load_image, preprocess
 from resnet_viz.probe.architecture import architecture_table
 
-from .index_folder import READABLE, UNREADABLE, shared_folder, shared_index
+from .index_folder import READABLE, UNREADABLE, rewrite_index, shared_folder, shared_index
 
 STAGES = ["C1", "C2", "C3", "C4", "C5"]
 TOL = dict(rel=1e-4, abs=1e-5)  # batched convolutions sum in another order than one-image ones
@@ -259,17 +259,6 @@ def test_save_and_load_round_trip(index, tmp_path):
         loaded.top("C5", 512)
 
 
-def _rewrite(source: Path, target: Path, change) -> Path:
-    with np.load(source, allow_pickle=False) as npz:
-        arrays = {key: npz[key] for key in npz.files}
-    meta = json.loads(arrays["meta"].tobytes())
-    change(arrays, meta)
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    with open(target, "wb") as f:
-        np.savez(f, **arrays)
-    return target
-
-
 def test_corrupt_or_foreign_files_are_rejected_clearly(index, tmp_path):
     good = index.save(tmp_path / "good.npz")
     junk = tmp_path / "junk.npz"
@@ -285,7 +274,7 @@ def test_corrupt_or_foreign_files_are_rejected_clearly(index, tmp_path):
     np.savez(foreign, weights=np.zeros(3))
 
     def edit(name, change):
-        return _rewrite(good, tmp_path / f"{name}.npz", change)
+        return rewrite_index(good, tmp_path / f"{name}.npz", change)
 
     cases = {
         junk: "not a numpy .npz file",

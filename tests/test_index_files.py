@@ -7,7 +7,6 @@ load because of what an index holds."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import struct
 import subprocess
@@ -28,6 +27,7 @@ from resnet_viz.serve.explorer import Explorer
 from resnet_viz.serve.sessions import SessionStore
 
 from .app_server import RestClient, running_app
+from .index_folder import rewrite_index
 from .support import ASSETS, ROOT, random_model, random_registry
 
 NOT_UTF8 = b"caf\xe9.jpg"  # Latin-1 "café": Python lists it as "caf\udce9.jpg"
@@ -63,7 +63,7 @@ def test_an_index_written_before_the_escaping_still_loads(saved, tmp_path):
     def unescape(arrays, meta):
         meta["images"] = [name.replace(SHOWN, "caf\udce9.jpg") for name in meta["images"]]
 
-    index = load_index(_rewrite(saved, tmp_path / "old.npz", unescape))
+    index = load_index(rewrite_index(saved, tmp_path / "old.npz", unescape))
     assert SHOWN in index.images
     orjson.dumps(index.meta)
 
@@ -109,18 +109,6 @@ def _npy(array: np.ndarray) -> bytes:
     out = io.BytesIO()
     np.save(out, array, allow_pickle=True)
     return out.getvalue()
-
-
-def _rewrite(source: Path, target: Path, change) -> Path:
-    """The index at ``source`` with ``change(arrays, meta)`` applied, written to ``target``."""
-    with np.load(source, allow_pickle=False) as npz:
-        arrays = {key: npz[key] for key in npz.files}
-    meta = json.loads(arrays["meta"].tobytes())
-    change(arrays, meta)
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    with open(target, "wb") as f:
-        np.savez(f, **arrays)
-    return target
 
 
 def _png(width: int, height: int, idat: bytes | None = None) -> bytes:
@@ -181,7 +169,7 @@ CRAFTED = {
 @pytest.mark.parametrize("case", list(CRAFTED))
 def test_crafted_contents_are_refused_in_one_line(saved, tmp_path, case):
     change, message = CRAFTED[case]
-    path = _rewrite(saved, tmp_path / f"{case}.npz", change)
+    path = rewrite_index(saved, tmp_path / f"{case}.npz", change)
     with pytest.raises(IndexFileError) as info:
         load_index(path)
     text = str(info.value)

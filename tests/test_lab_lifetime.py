@@ -20,7 +20,7 @@ from resnet_viz.serve.explorer import UserError
 from resnet_viz.serve.gate import Activity
 from resnet_viz.ui.degradation import DegradationSection
 
-from .support import ROOT
+from .support import ROOT, until_snapshot
 
 TINY = DegradationConfig(depths=(8, 14), steps=40, batch_size=8, log_every=2, eval_every=10, eval_size=20,
                          final_train_size=20)
@@ -102,16 +102,6 @@ class FakeClock:
         return self.now
 
 
-def _until(lab: DegradationLab, condition, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        snap = lab.snapshot()
-        if snap is not None and condition(snap):
-            return snap
-        time.sleep(0.05)
-    raise AssertionError(f"timed out; last state {snap.state if snap else None!r}")
-
-
 @pytest.fixture()
 def clocked():
     clock = FakeClock()
@@ -126,7 +116,7 @@ def test_a_run_whose_starter_left_is_ended_and_the_others_are_told_why(clocked):
     section = DegradationSection(lab, TINY)
     assert HEARTBEAT_TIMEOUT_S == 60.0
     assert lab.start(LONG, owner="alice")
-    _until(lab, lambda s: s.state == "running")
+    until_snapshot(lab, lambda s: s.state == "running", timeout=120.0)
     clock.now += 50
     lab.heartbeat("bob")  # another visitor's page: not the starter's
     lab.heartbeat("alice")
@@ -134,7 +124,7 @@ def test_a_run_whose_starter_left_is_ended_and_the_others_are_told_why(clocked):
     assert lab.check_starter() is False and lab.snapshot().active
     clock.now += 11  # 61 s of silence from alice's page
     lab.check_starter()  # (the lab's own watchdog may have got there first)
-    snap = _until(lab, lambda s: not s.active, timeout=30)
+    snap = until_snapshot(lab, lambda s: not s.active, timeout=30)
     assert snap.state == "cancelled" and lab.ended_reason(snap.run_id) == "starter_left"
     assert "sent no sign of life for 60 s" in section.status(snap, "en")
     assert "60초 동안 아무 신호가 없어" in section.status(snap, "ko")
@@ -149,7 +139,7 @@ def test_a_run_ended_before_its_first_point_says_why_too(clocked):
     assert lab.start(LONG, owner="alice")
     clock.now += 61  # still importing torch, or already training: either way, no page is left
     lab.check_starter()
-    snap = _until(lab, lambda s: not s.active, timeout=30)
+    snap = until_snapshot(lab, lambda s: not s.active, timeout=30)
     assert lab.ended_reason(snap.run_id) == "starter_left"
     assert "sent no sign of life" in section.status(snap, "en")
 
@@ -177,4 +167,4 @@ def test_the_page_timers_are_the_starters_heartbeat(clocked):
         assert lab.check_starter() is False, name
     clock.now += 61
     assert lab.check_starter() is True
-    _until(lab, lambda s: not s.active, timeout=30)
+    until_snapshot(lab, lambda s: not s.active, timeout=30)

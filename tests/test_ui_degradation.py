@@ -19,7 +19,7 @@ from resnet_viz.serve.degradation_lab import RECORDED, DegradationLab
 from resnet_viz.serve.gate import Activity, ModelGate
 from resnet_viz.ui.degradation import DegradationSection, chart_words
 
-from .support import random_registry
+from .support import random_registry, until_snapshot
 
 # Tiny but real: the offline data, plain-8/14 and ResNet-8/14, a point every 2 steps.
 TINY = DegradationConfig(depths=(8, 14), steps=40, batch_size=8, log_every=2, eval_every=10, eval_size=20,
@@ -47,16 +47,6 @@ def lab():
 def section(lab):
     yield DegradationSection(lab, TINY)
     lab.cancel(lab._owner or "")
-
-
-def _until(lab: DegradationLab, condition, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        snap = lab.snapshot()
-        if snap is not None and condition(snap):
-            return snap
-        time.sleep(0.05)
-    raise AssertionError(f"timed out; last state {snap.state if snap else None!r}")
 
 
 def _recorded_errors(meta_payload: dict) -> str:
@@ -187,7 +177,8 @@ def test_the_run_is_held_while_a_model_computes_and_cancel_stops_it(section, lab
     gate = ModelGate(lab_activity := Activity())
     lab_activity.listeners.append(lab.on_activity)
     section.start("alice", "en", [8], "offline", 10_000)
-    snap = _until(lab, lambda s: s.state == "running" and s.result is not None and s.result.step >= 4)
+    snap = until_snapshot(lab, lambda s: s.state == "running" and s.result is not None and s.result.step >= 4,
+                          timeout=90.0)
     pauses = lab.pauses
     with gate.short():  # an analysis: the run stops between two rounds and stays there
         assert lab.snapshot().paused
@@ -199,7 +190,7 @@ def test_the_run_is_held_while_a_model_computes_and_cancel_stops_it(section, lab
         assert section.choose_preset("deeper", "en", None)[4:] == (gr.skip(),) * 4  # the run's curves stay
         assert "앱의 모델이 계산하는 동안 잠시 멈춤" in section.status(snap, "ko")
     assert lab.pauses == pauses + 1 and not lab.snapshot().paused
-    _until(lab, lambda s: s.result.step > held, timeout=30)  # resumed
+    until_snapshot(lab, lambda s: s.result.step > held, timeout=30)  # resumed
     assert f"held {lab.pauses} times so far" in section.status(lab.snapshot(), "en")
     assert section.cancel("bob", "en") == "Only the visitor who started this run can cancel it."
     assert lab.snapshot().active
