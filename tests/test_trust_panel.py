@@ -8,8 +8,12 @@ import pytest
 from PIL import Image
 
 from resnet_viz.draw import trust_charts
+from resnet_viz.explain.methods import method_spec
+from resnet_viz.i18n import tr
 from resnet_viz.serve.explorer import Explorer
-from resnet_viz.ui.trust_panel import BADGES, trust_views
+from resnet_viz.trust.report import COMPARABLE_METHODS
+from resnet_viz.trust.sanity import VERDICT_KEYS
+from resnet_viz.ui.trust_panel import BADGES, compare_table, trust_views
 
 
 def test_the_strip_shows_the_original_then_every_step():
@@ -54,3 +58,33 @@ def test_a_check_of_the_session_photo_in_both_languages(registry, examples):
         assert all(isinstance(p, Image.Image) for p in (strip, similarity, curves))
     # The ladder has no single map: its check is Grad-CAM's at the last stage, its headline map.
     assert list(explorer.trust(session, "gradcam_ladder").methods) == ["gradcam"]
+
+
+CHEAP = {"steps": "stages", "curve_steps": 4, "road": True, "percentiles": (30, 70), "seed": 0}
+
+
+@pytest.mark.slow
+def test_compare_all_methods_is_one_sortable_table_with_the_baselines_as_rows(registry, examples):
+    explorer = Explorer(registry, trust=CHEAP)
+    assert explorer.compare_methods == COMPARABLE_METHODS  # the app's table: every method with one map
+    explorer.compare_methods = FAST = ("gradcam", "saliency")  # all seven cost minutes here
+    session = explorer.analyze(str(examples[0]), "resnet18", "teacher")
+    seen = []
+    report = explorer.compare_all(session, progress=seen.append)
+    assert list(report.methods) == list(FAST) and seen[-1] == pytest.approx(1.0)
+    assert explorer.expected_compare_seconds(session) > 0
+    for lang in ("en", "ko"):
+        table = compare_table(report, lang)
+        assert len(table["headers"]) == 5 and len(table["data"]) == len(FAST) + 2
+        names = [row[0] for row in table["data"]]
+        assert names[: len(FAST)] == [method_spec(m).name(lang) for m in FAST]
+        assert names[-2:] == [tr("trust_row_random", lang), tr("trust_row_edge", lang)]
+        for row, (name, checked) in zip(table["data"], report.methods.items()):
+            assert row[1] == tr(VERDICT_KEYS[checked.randomisation.verdict], lang)
+            assert row[2:] == [round(checked.faithfulness.deletion.auc, 3), round(checked.faithfulness.insertion.auc, 3),
+                               round(checked.faithfulness.road.score, 3)]
+        for row, kind in zip(table["data"][-2:], ("random", "edge")):  # no network behind a baseline
+            assert row[1] == "—" and row[4] is None
+            assert row[2] == round(report.baselines[kind]["deletion"].auc, 3)
+        assert all(isinstance(v, float) for row in table["data"] for v in row[2:4])  # numbers sort as numbers
+    assert tr("trust_col_deletion", "ko") != tr("trust_col_deletion", "en")

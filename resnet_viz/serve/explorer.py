@@ -28,7 +28,7 @@ from ..model.preprocess import ImageError, ImageSource, load_image, working_side
 from ..probe.analysis import analyze
 from ..probe.gradient_flow import gradient_flow
 from ..probe.lesion import lesion
-from ..trust.report import trust_report
+from ..trust.report import COMPARABLE_METHODS, trust_report
 from .batching import AnalyzeBatcher
 from .cancel import cancellable
 from .degradation_lab import DegradationLab
@@ -45,6 +45,7 @@ Progress = Callable[[float], None]
 # The app's feature visualisations: 128 px is the recipe's size, 256 steps its default (Olah et al.).
 FEATURE_VIS_SETTINGS = {"size": 128, "steps": 256, "seed": 0}
 TRUST_SETTINGS = {"steps": "stages", "curve_steps": 28, "road": True, "seed": 0}
+COMPARE_ALL_FORWARDS = 1800  # "compare all methods" with TRUST_SETTINGS: 151 s of 84 ms forwards (bench_trust)
 
 
 class Explorer:
@@ -71,6 +72,7 @@ class Explorer:
         self.feature_vis = dict(FEATURE_VIS_SETTINGS if feature_vis is None else feature_vis)  # size, steps, seed
         # trust_report's protocol for the page's check (the CLI's defaults; tests make it cheap)
         self.trust_settings = dict(TRUST_SETTINGS if trust is None else trust)
+        self.compare_methods = COMPARABLE_METHODS  # the "Compare all methods" table's rows (tests use fewer)
         self.index = index  # dataset exemplars of every channel (python app.py --index INDEX)
         self.store = store if store is not None else SessionStore()
         # /analyze requests that arrive while the model is busy share one forward (see batching.py).
@@ -294,6 +296,22 @@ class Explorer:
         with self._slow_run(session, what, progress) as (model, between_batches):
             return trust_report(model, session.analysis.input, [checked], target=target, progress=between_batches,
                                 **self.trust_settings)
+
+    def compare_all(self, session: Session, target: int | None = None, *, progress: Progress | None = None):
+        """Model (long). The trust report of every method with one map (``compare_methods``, by
+        default :data:`~resnet_viz.trust.report.COMPARABLE_METHODS`) for ``target`` on the session's photo, the baselines computed once: the "Compare all
+        methods" table. Held and cancelled like :meth:`trust`."""
+        what = tr("trust_compare_cancelled")
+        with self._slow_run(session, what, progress) as (model, between_batches):
+            return trust_report(model, session.analysis.input, self.compare_methods, target=target,
+                                progress=between_batches, **self.trust_settings)
+
+    def expected_compare_seconds(self, session: Session) -> float:
+        """About how long :meth:`compare_all` takes here: measured as about 1,800 bare forwards of
+        ResNet-50 with the default settings (README, "Can I trust this map?"), so 1,800 times the
+        analysis's own forward time."""
+        share = len(self.compare_methods) / len(COMPARABLE_METHODS)
+        return COMPARE_ALL_FORWARDS * share * session.report["timing_ms"]["forward"] / 1000
 
     # --- what a channel responds to -----------------------------------------------------------
 

@@ -95,6 +95,7 @@ class Shown:
     lesion_sweep: LesionResult | None = None
     scaled: LesionResult | None = None  # the last residual scaling (its timing left out of the zip)
     trust: TrustReport | None = None  # the last "Can I trust this map?" check
+    compare: dict[str, Any] | None = None  # the last "Compare all methods" report as JSON (its maps are not kept)
 
     def update(self, **shown: Any) -> None:
         """Set several fields at once (a name that is not a field is a bug: AttributeError)."""

@@ -167,7 +167,7 @@ def build(page: Page) -> None:
             heatmap = gr.Image(label=I18N("heatmap_label"), show_label=False, format="png", interactive=False, elem_id="heatmap", **TITLED)
             ladder = gr.Image(label=I18N("ladder_label"), show_label=False, format="png", interactive=False, elem_id="ladder", **TITLED)
         info = gr.Markdown(elem_id="attribution-info")
-        trust_panel.build(page, method, target, read_target, value_check(check_target, at=1, count=2))
+        trust_panel.build(page, method, target, read_target, check_target)
 
     def cleared(session: Session, lang: str, method_name: str):
         """Event A: the new photo's target menu; the old maps are gone until event B draws new ones."""

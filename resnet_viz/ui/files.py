@@ -108,6 +108,8 @@ def write_bundle(explorer: Explorer, session: Session, path: Path, lang: str) ->
         entries["lesion_sweep.png"] = _chart_png(charts.lesion_chart(out.lesion_sweep.blocks, text))
     if out.trust is not None:
         entries["trust.json"] = json.dumps(out.trust.to_json(), indent=2)
+    if out.compare is not None:
+        entries["trust_all_methods.json"] = json.dumps(out.compare, indent=2)
     if out.scaled is not None:
         scaled = {k: v for k, v in out.scaled.to_json().items() if k != "timing_ms"}
         entries["scaled.json"] = json.dumps(scaled, indent=2)
