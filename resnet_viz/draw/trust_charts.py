@@ -19,7 +19,7 @@ from .fonts import font_kw, legend_prop, pil_font
 from .labels import merge_labels
 from .render import attribution_scale, overlay
 
-__all__ = ["faithfulness_chart", "randomisation_strip", "similarity_chart"]
+__all__ = ["data_randomisation_grid", "faithfulness_chart", "randomisation_strip", "similarity_chart"]
 
 TILE = 112  # px per map in the strip: eight fit a page's width
 
@@ -115,3 +115,48 @@ def faithfulness_chart(
     if title:
         fig.suptitle(title, fontsize=10, **font_kw())
     return fig
+
+
+def data_randomisation_grid(
+    scenes: Sequence[Image.Image],
+    classes: Sequence[str],
+    maps: Mapping[str, tuple[Sequence[np.ndarray], Sequence[np.ndarray]]],
+    *,
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Image.Image:
+    """Adebayo et al.'s data randomisation, as pictures: a row per scene (the scene, captioned with
+    its class), then for each method (``maps``: its name -> (maps of the network trained on the
+    true labels, maps of the one trained on shuffled labels), one per scene, in [0, 1]) the two
+    maps side by side, each over the scene. Alike pairs mean the map shows the scene, not what
+    the network learned."""
+    text = merge_labels(labels)
+    if any(len(pair[0]) != len(scenes) or len(pair[1]) != len(scenes) for pair in maps.values()):
+        raise ValueError("one map per scene and network")
+    tile, gap, head_h, caption_h = 84, 10, 38, 18
+    columns = 1 + 2 * len(maps)
+    width = tile * columns + gap * len(maps)
+    grid = Image.new("RGB", (width, head_h + len(scenes) * (tile + caption_h)), "white")
+    draw = ImageDraw.Draw(grid)
+
+    def centred(x: float, y: float, words: str, size: int = 11) -> None:
+        font = pil_font(size, words)
+        draw.text((x - draw.textlength(words, font=font) / 2, y), words, fill="black", font=font)
+
+    starts = [tile + gap + k * (2 * tile + gap) for k in range(len(maps))]
+    centred(tile / 2, head_h - 16, text["trust_scene"])
+    for x, name in zip(starts, maps):
+        centred(x + tile, 2, name, 12)
+        centred(x + tile / 2, head_h - 16, text["trust_true_labels"], 10)
+        centred(x + 1.5 * tile, head_h - 16, text["trust_permuted_labels"], 10)
+    scale = attribution_scale(False, labels=labels)
+    for row, (scene, label) in enumerate(zip(scenes, classes)):
+        y = head_h + row * (tile + caption_h)
+        big = scene.convert("RGB").resize((tile, tile), Image.Resampling.NEAREST)  # 32 px: show the pixels
+        grid.paste(big, (0, y))
+        centred(tile / 2, y + tile + 2, label, 10)
+        for k, (true_maps, permuted_maps) in enumerate(maps.values()):
+            for j, unit in enumerate((true_maps[row], permuted_maps[row])):
+                grid.paste(overlay(big, np.asarray(unit), opacity=0.6, cmap=scale.cmap, lo=0.0, hi=1.0),
+                           (starts[k] + j * tile, y))
+    return annotate(grid, title=title or text["trust_data_title"], scale=scale)

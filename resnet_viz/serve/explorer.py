@@ -37,6 +37,7 @@ from .feature_cache import FeatureVisCache
 from .memory import IdleTrim
 from .registry import ModelRegistry
 from .sessions import Analysis, Session, SessionStore, valid_session_id
+from .trust_lab import DataRandomisationLab, LabResults
 
 __all__ = ["Explorer", "UserError"]
 
@@ -67,6 +68,8 @@ class Explorer:
         # The degradation lab's one run per server, held while these models compute. Making it
         # starts nothing: its process comes with the first Start.
         self.degradation = degradation if degradation is not None else DegradationLab(registry.activity)
+        # The lab's data randomisation test: the shipped pair compared once, one live training at a time.
+        self.data_randomisation = DataRandomisationLab(registry.activity)
         # Feature visualisations computed once per (weights, stage, channel, settings), kept on disk.
         self.feature_cache = feature_cache if feature_cache is not None else FeatureVisCache()
         self.feature_vis = dict(FEATURE_VIS_SETTINGS if feature_vis is None else feature_vis)  # size, steps, seed
@@ -369,6 +372,22 @@ class Explorer:
         """The app is closing: stop the degradation lab's run (nothing else holds a process)."""
         self.degradation.close()
         self.idle_trim.close()
+
+    def data_randomisation_test(self, session: Session, live: bool, *, progress: Progress | None = None,
+                                lang: str = "en") -> LabResults:
+        """The lab's data randomisation test: the shipped pair's comparison (cached), or with
+        ``live`` a pair trained now (minutes; one per server). Cancel stops it at its next step."""
+        with cancellable(session.cancel, tr("datarand_cancelled", lang)) as stop_if_cancelled:
+
+            def step(fraction: float) -> None:
+                if progress is not None:
+                    progress(fraction)
+                stop_if_cancelled()
+
+            stop_if_cancelled()
+            if live:
+                return self.data_randomisation.train(step, lang)
+            return self.data_randomisation.shipped(step)
 
     def lesion_sweep(self, session: Session) -> dict[str, Any]:
         """Model. Each block's residual branch removed in turn."""

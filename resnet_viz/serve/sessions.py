@@ -96,6 +96,7 @@ class Shown:
     scaled: LesionResult | None = None  # the last residual scaling (its timing left out of the zip)
     trust: TrustReport | None = None  # the last "Can I trust this map?" check
     compare: dict[str, Any] | None = None  # the last "Compare all methods" report as JSON (its maps are not kept)
+    data_randomisation: dict[str, Any] | None = None  # the lab's last data randomisation test, as JSON
 
     def update(self, **shown: Any) -> None:
         """Set several fields at once (a name that is not a field is a bug: AttributeError)."""

@@ -129,10 +129,11 @@ def data_randomisation_test(
     permuted_config: LabConfig = PERMUTED_CONFIG,
     scenes: int = 16,
     progress: Progress | None = None,
+    report_every: int = 20,
 ) -> dict[str, DataRandomisationResult]:
     """Train the lab network on true and on permuted labels, then compare each method's maps.
-    ``progress(fraction)`` is called while training (every 20 steps) and after every scene; it may
-    block (the lab pauses it while the app's models compute) or raise to cancel."""
+    ``progress(fraction)`` is called while training (every ``report_every`` steps) and after every
+    scene; it may block (the app pauses it while its models compute) or raise to cancel."""
     if true_config.labels != "true" or permuted_config.labels != "permuted":
         raise ValueError("true_config needs labels='true' and permuted_config labels='permuted'")
     for method in methods:
@@ -143,8 +144,8 @@ def data_randomisation_test(
     def share(offset: float, size: float) -> Progress | None:
         return None if progress is None else (lambda fraction: progress((offset + size * fraction) / total))
 
-    true_network = train_lab_network(true_config, progress=share(0, work[0]))
-    permuted_network = train_lab_network(permuted_config, progress=share(work[0], work[1]))
+    true_network = train_lab_network(true_config, progress=share(0, work[0]), report_every=report_every)
+    permuted_network = train_lab_network(permuted_config, progress=share(work[0], work[1]), report_every=report_every)
     results = {}
     per_method = work[2] / max(len(methods), 1)
     for k, method in enumerate(methods):

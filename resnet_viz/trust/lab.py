@@ -129,9 +129,10 @@ def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
         return float((model(x).argmax(dim=1) == y).float().mean())
 
 
-def train_lab_network(config: LabConfig = LabConfig(), *, progress: Progress | None = None) -> LabNetwork:
-    """Train the lab network on the scenes. ``progress(fraction)`` is called every 20 steps; it
-    may block (to give the cores to others) or raise to cancel."""
+def train_lab_network(config: LabConfig = LabConfig(), *, progress: Progress | None = None,
+                      report_every: int = 20) -> LabNetwork:
+    """Train the lab network on the scenes. ``progress(fraction)`` is called every
+    ``report_every`` steps; it may block (to give the cores to others) or raise to cancel."""
     start = time.perf_counter()
     images, labels, _ = make_scenes(config.train_size, TRAIN_SEED)
     x_train = normalise(images)
@@ -156,7 +157,7 @@ def train_lab_network(config: LabConfig = LabConfig(), *, progress: Progress | N
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if progress is not None and (step + 1) % 20 == 0:
+        if progress is not None and (step + 1) % report_every == 0:
             progress((step + 1) / config.steps)
     test_x, test_y, _ = scene_batch(config.test_size, TEST_SEED)
     model = _with_meta(model, config)

@@ -110,6 +110,8 @@ def write_bundle(explorer: Explorer, session: Session, path: Path, lang: str) ->
         entries["trust.json"] = json.dumps(out.trust.to_json(), indent=2)
     if out.compare is not None:
         entries["trust_all_methods.json"] = json.dumps(out.compare, indent=2)
+    if out.data_randomisation is not None:
+        entries["data_randomisation.json"] = json.dumps(out.data_randomisation, indent=2)
     if out.scaled is not None:
         scaled = {k: v for k, v in out.scaled.to_json().items() if k != "timing_ms"}
         entries["scaled.json"] = json.dumps(scaled, indent=2)

@@ -9,7 +9,7 @@ from ..draw import charts
 from ..i18n import tr
 from ..model.resnet import stage_table
 from ..serve.sessions import Session
-from . import degradation
+from . import data_randomisation, degradation
 from .inputs import SliderInput
 from .page import HIDDEN, I18N, MODEL_QUEUE, Page, friendly, visitor
 from .predictions import TOP_K_CLASS, probabilities
@@ -45,6 +45,7 @@ def build(page: Page) -> None:
             scaled_top5 = gr.Label(num_top_classes=5, label=I18N("scaled_top5_label"), elem_id="scaled-top5", elem_classes=[TOP_K_CLASS])
         scaled_kl = gr.Markdown(elem_id="scaled-kl")
         degradation.build(page, tab, page.degradation_config)
+        data_randomisation.build(page)
 
     def reset(session: Session, lang: str):
         """Event A: the lesion sweep belongs to the old photo (cleared); the sliders start intact."""

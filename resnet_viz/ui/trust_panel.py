@@ -66,7 +66,7 @@ BASELINE_ROWS = {"random": "trust_row_random", "edge": "trust_row_edge"}
 def compare_table(report: TrustReport, lang: str) -> dict[str, Any]:
     """The "Compare all methods" table in ``lang``: a row per method (randomisation verdict,
     deletion AUC, insertion AUC, ROAD), then one per baseline (no network behind them: no verdict,
-    no ROAD). Numbers stay numbers, so a click on a header sorts them as numbers."""
+    no ROAD). Numbers stay numbers, so the header menu's sort orders them as numbers."""
     rows = []
     for row in report.table():
         name = row["method"]
@@ -137,9 +137,10 @@ def _build_compare(page: Page, target: gr.components.Component,
         start = gr.Button(I18N("trust_compare_button"), elem_id="trust-compare-button", scale=4)
         cancel = gr.Button(I18N("cancel_button"), variant="secondary", size="sm", elem_id="trust-compare-cancel", scale=1)
     note = gr.Markdown(elem_id="trust-compare-note")
-    # Numbers in their columns (a header click sorts them as numbers); the headers come with the values.
+    # Numbers in their columns (the header menu's sort treats them as numbers); the headers come with the values.
     table = gr.Dataframe(interactive=False, wrap=True, datatype=["str", "str", "number", "number", "number"],
-                         show_label=False, elem_id="trust-compare-table")
+                         column_widths=["24%", "25%", "17%", "17%", "17%"], show_label=False,
+                         elem_id="trust-compare-table")
 
     @friendly
     def on_compare(request: gr.Request, target_value: str, progress=gr.Progress()):  # noqa: B008
