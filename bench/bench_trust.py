@@ -36,7 +36,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--skip-all-methods", action="store_true")
     parser.add_argument("--only-all-methods", action="store_true", help="just the compare-all-methods table's time")
+    parser.add_argument("--only-data-randomisation", action="store_true",
+                        help="just the lab's live data randomisation test (train the pair, compare three methods)")
     args = parser.parse_args()
+    if args.only_data_randomisation:
+        _data_randomisation()
+        return
     print(f"# bench_trust: {args.arch}, batch 1, 224x224, CPU\n# {machine()}\n# at start: {load_average()}")
     model = load_model(args.arch, "random", "cpu")
     layout = memory_format(model)
@@ -111,3 +116,24 @@ def _all_methods(model, x, bare_forward) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _data_randomisation() -> None:
+    """The lab's live data randomisation test as a visitor starts it: both networks trained with the
+    lab's live settings, then three methods compared on 16 scenes."""
+    from resnet_viz.serve.trust_lab import DataRandomisationLab
+
+    print(f"# bench_trust --only-data-randomisation, CPU, {torch.get_num_threads()} torch threads\n# {machine()}\n"
+          f"# at start: {load_average()}")
+    start = time.perf_counter()
+    results = DataRandomisationLab().train()
+    seconds = time.perf_counter() - start
+    networks = next(iter(results.values())).networks
+    rows = [{"part": f"train on {name} labels", "seconds": f"{net['seconds']:.1f}",
+             "accuracy": f"train {100 * net['train_accuracy']:.1f}%, new scenes {100 * net['test_accuracy']:.1f}%"}
+            for name, net in networks.items()]
+    rows += [{"part": f"compare {name}", "seconds": f"{r.timing_ms / 1000:.1f}",
+              "accuracy": f"mean rank correlation {sum(r.spearman_abs) / len(r.spearman_abs):.2f}: {r.verdict}"}
+             for name, r in results.items()]
+    report("the lab's live data randomisation test", rows, notes=[f"in all {seconds:.1f} s"],
+           absolute="a visitor waits this long for the live test")

@@ -28,6 +28,8 @@ from resnet_viz.degradation import DegradationConfig
 from resnet_viz.i18n import STRINGS, tr
 from resnet_viz.serve.explorer import Explorer
 from resnet_viz.serve.sessions import SessionStore
+from resnet_viz.serve.trust_lab import DataRandomisationLab
+from resnet_viz.trust.lab import LabConfig
 
 from .app_server import running_app
 from .support import random_registry
@@ -154,6 +156,10 @@ def app():
     explorer = Explorer(random_registry(), SessionStore(),
                         feature_vis={"size": 32, "steps": 2, "seed": 0},
                         trust={"steps": "stages", "curve_steps": 2, "road": False, "seed": 0})
+    explorer.compare_methods = ("gradcam",)
+    explorer.data_randomisation = DataRandomisationLab(explorer.registry.activity, live=(
+        LabConfig(labels="true", train_size=32, test_size=32, steps=4),
+        LabConfig(labels="permuted", train_size=32, test_size=32, steps=4)))
     build = {"degradation_config": DegradationConfig(depths=(20,), steps=10)}
     with running_app("resnet18", explorer=explorer, build=build) as (url, explorer):
         yield url, explorer

@@ -6,7 +6,8 @@ and files, and the gate that lets short requests pass slow ones.
   model, slow work that pauses for short requests and can be cancelled; ``batching``: concurrent
   analyses in one forward;
 - ``sessions``, ``downloads``, ``feature_cache``: per-visitor state and files, cached pictures;
-- ``degradation_lab``: the degradation experiment's one live run per server.
+- ``degradation_lab``: the degradation experiment's one live run per server; ``trust_lab``: the lab's data
+  randomisation test (the shipped pair, one live training per server).
 
 Imports from: model, probe, explain, trust, draw, degradation, exemplars, i18n.
 """
