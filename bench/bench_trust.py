@@ -114,9 +114,6 @@ def _all_methods(model, x, bare_forward) -> None:
         absolute="the table's wall time is what a visitor waits for it",
     )
 
-if __name__ == "__main__":
-    main()
-
 
 def _data_randomisation() -> None:
     """The lab's live data randomisation test as a visitor starts it: both networks trained with the
@@ -137,3 +134,7 @@ def _data_randomisation() -> None:
              for name, r in results.items()]
     report("the lab's live data randomisation test", rows, notes=[f"in all {seconds:.1f} s"],
            absolute="a visitor waits this long for the live test")
+
+
+if __name__ == "__main__":
+    main()
