@@ -6,7 +6,7 @@ Two ways, both shared by every visitor:
 
 - the **shipped pair** (``assets/trust_lab_true.pt``, ``trust_lab_permuted.pt``, made by
   ``python -m bench.make_trust_lab``): compared once per server (a few seconds), then cached;
-- a **live pair**, trained here with :data:`LIVE_TRUE` and :data:`LIVE_PERMUTED` (about three
+- a **live pair**, trained here with :data:`LIVE_TRUE` and :data:`LIVE_PERMUTED` (one to three
   minutes on the project's 2-core CPU, see the README): one at a time per server, like the
   degradation lab's run, and paused while the app's models compute so a visitor's analysis gets
   the cores it would have had without it.
@@ -33,9 +33,9 @@ _ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SHIPPED = (_ASSETS / "trust_lab_true.pt", _ASSETS / "trust_lab_permuted.pt")
 LAB_METHODS = ("gradcam", "guided_backprop", "saliency")  # the paper's pair and the plain gradient
 SCENES = 16
-# The live pair: fewer steps than the shipped one (600 / 1,000), so a class can wait for it. Measured
-# at load 2-4 (one torch thread): the true-label net in 43 s (76% on new scenes, the shipped one
-# 90%+), the shuffled-label net memorising 300 scenes in 105 s (100% of them, 8.5% on new ones:
+# The live pair: fewer steps than the shipped one (600 / 1,000), so a class can wait for it.
+# Measured (bench_trust --only-data-randomisation, 2 threads, idle 2-core CPU): 73 s in all, the
+# true-label net 93% on new scenes, the shuffled-label net memorising 300 scenes (7% on new ones:
 # chance); the verdicts as the shipped pair's.
 LIVE_TRUE = LabConfig(labels="true", steps=300)
 LIVE_PERMUTED = LabConfig(labels="permuted", train_size=300, steps=500)
