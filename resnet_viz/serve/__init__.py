@@ -6,7 +6,9 @@ and files, and the gate that lets short requests pass slow ones.
   model, slow work that pauses for short requests and can be cancelled; ``batching``: concurrent
   analyses in one forward;
 - ``sessions``, ``downloads``, ``feature_cache``: per-visitor state and files, cached pictures;
-- ``degradation_lab``: the degradation experiment's one live run per server.
+- ``degradation_lab``: the degradation experiment's one live run per server;
+- ``ray_app``, ``ray_workers``: the same model work on Ray Serve replicas (imported only by
+  ``python -m resnet_viz serve`` and the Serve config: they need Ray).
 
 Imports from: model, probe, explain, trust, draw, degradation, exemplars, i18n.
 """
