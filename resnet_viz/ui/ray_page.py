@@ -73,3 +73,11 @@ class PageIngress:
 def app_builder(args: dict[str, Any]) -> Any:
     """The application for a Serve config: ``args`` are :class:`ServeOptions` fields."""
     return build_app(ServeOptions(**args), PageIngress)
+
+
+def __getattr__(name: str) -> Any:
+    """``resnet_viz.ui.ray_page:app``, the application with the default options, for ``serve build``
+    (built on first access only: importing this module builds nothing)."""
+    if name == "app":
+        return app_builder({})
+    raise AttributeError(name)
