@@ -20,6 +20,7 @@ ray = pytest.importorskip("ray")
 serve = pytest.importorskip("ray.serve")
 
 from bench.served_app import free_port, wait_for  # noqa: E402
+from resnet_viz.explain.attribution import attribution_json  # noqa: E402
 from resnet_viz.i18n import UserError, tr  # noqa: E402
 from resnet_viz.serve.ray_app import RemoteExplorer, ServeOptions, build_app, runtime_env  # noqa: E402
 from resnet_viz.ui.ray_page import PageIngress  # noqa: E402
@@ -116,7 +117,7 @@ def test_the_served_endpoints_answer_as_the_in_process_app(served, reference):
         calls = [
             ("attribute", ARCH, "gradcam", "", "C4"),
             ("attribute", ARCH, "saliency", "3", ""),
-            ("attribute", ARCH, "occlusion", "", ""),  # a slow method: the slow replica, streamed
+            ("attribute", ARCH, "smoothgrad", "", ""),  # a slow method: the slow replica, streamed
             ("gradient_flow", ARCH, ""),
             ("lesion", ARCH, ""),
             ("lesion", ARCH, '{"C4": 0.5}'),
@@ -226,3 +227,67 @@ def test_requests_beyond_the_queue_are_told_the_class_is_busy(served):
     assert refused.value.key == "error_busy"
     assert refused.value.text("en") == "The class is busy: 1 requests ahead of you. Please try again in a moment."
     assert refused.value.text("ko").startswith("지금 반 전체가 사용 중입니다. 앞에 1개의 요청이")
+
+
+def test_the_page_s_model_work_runs_on_the_replicas_as_in_process(served, tmp_path):
+    """The page's own paths (a session's analysis, the ladder, gradient flow, a slow method with its
+    progress, a feature visualisation with previews, the trust check), through the page's
+    RemoteExplorer against the served replicas, and through the in-process Explorer."""
+    from resnet_viz.serve.explorer import Explorer
+    from resnet_viz.serve.feature_cache import FeatureVisCache
+
+    model = serve.get_deployment_handle("Model", app_name="resnet-viz")
+    slow = serve.get_deployment_handle("Slow", app_name="resnet-viz")
+    settings = dict(feature_vis={"size": 32, "steps": 8, "seed": 0},
+                    trust={"steps": "stages", "curve_steps": 4, "road": False, "seed": 0})
+    remote = RemoteExplorer(random_registry(), model, slow, feature_cache=FeatureVisCache(tmp_path / "r"), **settings)
+    local = Explorer(random_registry(), feature_cache=FeatureVisCache(tmp_path / "l"), **settings)
+    try:
+        photo = str(EXAMPLES[1])
+        there, here = remote.analyze(photo, ARCH, "visitor-a"), local.analyze(photo, ARCH, "visitor-a")
+        assert_same(there.report.to_json(), here.report.to_json(), "report")
+        for name, t in here.analysis.stages.items():
+            assert there.analysis.stages[name].dtype == t.dtype
+            assert np.allclose(there.analysis.stages[name].float(), t.float(), rtol=1e-2, atol=1e-2), name
+        assert_same(attribution_json(remote.ladder(there)), attribution_json(local.ladder(here)), "ladder")
+        assert_same(remote.gradient_flow(there).to_json(), local.gradient_flow(here).to_json(), "gradient flow")
+        fractions: list[float] = []
+        assert_same(attribution_json(remote.explain(there, "occlusion", progress=fractions.append)),
+                    attribution_json(local.explain(here, "occlusion")), "occlusion")
+        assert fractions and fractions == sorted(fractions) and fractions[-1] <= 1.0  # streamed while it ran
+        previews: list[int] = []
+        image, meta = remote.visualize(there, "C3", 5, on_preview=lambda step, steps, picture: previews.append(step),
+                                       previews=4)
+        local_image, local_meta = local.visualize(here, "C3", 5)
+        assert image.size == local_image.size and previews == [2, 4, 6]
+        assert meta["final_activation"] == pytest.approx(local_meta["final_activation"], rel=1e-3, abs=1e-4)
+        assert remote.visualize(there, "C3", 5)[1] == meta  # now from the page's cache
+        checked = remote.trust(there, "gradcam").to_json()
+        assert_same(checked, local.trust(here, "gradcam").to_json(), "trust")
+    finally:
+        remote.close()
+        local.close()
+
+
+def test_cancel_stops_a_slow_run_on_its_replica(served, tmp_path):
+    """Cancel ends the visitor's run at once and frees the slow replica: a long feature visualisation
+    cancelled after its first step does not keep the next one waiting."""
+    from resnet_viz.serve.cancel import Cancelled
+    from resnet_viz.serve.feature_cache import FeatureVisCache
+
+    model = serve.get_deployment_handle("Model", app_name="resnet-viz")
+    slow = serve.get_deployment_handle("Slow", app_name="resnet-viz")
+    long = RemoteExplorer(random_registry(), model, slow, feature_cache=FeatureVisCache(tmp_path / "a"),
+                          feature_vis={"size": 64, "steps": 100_000, "seed": 0})
+    short = RemoteExplorer(random_registry(), model, slow, feature_cache=FeatureVisCache(tmp_path / "b"),
+                           feature_vis={"size": 32, "steps": 4, "seed": 0})
+    try:
+        session = long.analyze(str(EXAMPLES[0]), ARCH, "visitor-b")
+        with pytest.raises(Cancelled):
+            long.visualize(session, "C2", 1, progress=lambda fraction: session.cancel.set())
+        started = time.monotonic()
+        short.visualize(short.analyze(str(EXAMPLES[0]), ARCH, "visitor-c"), "C2", 1)
+        assert time.monotonic() - started < 60  # 100,000 steps would take many minutes
+    finally:
+        long.close()
+        short.close()

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, AsyncIterator, Callable
 
 import torch
 from PIL import Image
@@ -120,18 +119,26 @@ class SlowWorker(_Replica):
     """Slow model work, streamed: ("progress", fraction) and ("preview", step, steps, image) items
     while it runs, then ("result", value)."""
 
-    def run_slow(
+    async def run_slow(
         self, arch: str, sha256: str, fn: Callable[..., Any], args: tuple, kwargs: dict, previews: int = 0
-    ) -> Iterator[tuple]:
+    ) -> AsyncIterator[tuple]:
+        """An async generator, so that Serve's cancellation (the page's Cancel closes the stream)
+        reaches it as ``CancelledError`` at its next ``await``: the run, in a thread of its own,
+        then stops at its next slice and gives this replica's model to the next slow run. (A sync
+        generator would never hear of it and compute on.)"""
         self._allowed(fn)
-        self.check(arch, sha256)
-        events: queue.Queue[tuple] = queue.Queue()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.check, arch, sha256)  # a first load takes seconds: off the loop
+        events: asyncio.Queue[tuple] = asyncio.Queue()
         stop = threading.Event()
+
+        def put(item: tuple) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, item)
 
         def progress(fraction: float) -> None:
             if stop.is_set():
                 raise _Stopped()
-            events.put(("progress", fraction))
+            put(("progress", fraction))
 
         if previews:
             steps = int(kwargs.get("steps", 256))
@@ -139,25 +146,25 @@ class SlowWorker(_Replica):
 
             def on_step(info: StepInfo) -> None:
                 if info.step % every == 0 and info.step < info.steps:
-                    events.put(("preview", info.step, info.steps, info.preview()))
+                    put(("preview", info.step, info.steps, info.preview()))
 
             kwargs = {**kwargs, "on_step": on_step}
 
         def work() -> None:
             try:
                 with self.registry.long_lease(arch) as (model, _lease):  # slow runs on one replica take turns
-                    events.put(("result", fn(model, *args, progress=progress, **kwargs)))
+                    put(("result", fn(model, *args, progress=progress, **kwargs)))
             except BaseException as exc:  # handed to the stream, raised there
-                events.put(("error", exc))
+                put(("error", exc))
 
         threading.Thread(target=work, name="slow-run", daemon=True).start()
         try:
             while True:
-                item = events.get()
+                item = await events.get()
                 if item[0] == "error":
                     raise item[1]
                 yield item
                 if item[0] == "result":
                     return
         finally:
-            stop.set()  # a stream closed early (Cancel): the run ends at its next slice
+            stop.set()  # cancelled or closed early: the run ends at its next slice
