@@ -2,7 +2,8 @@
 
 Prints one line, ``resnet-viz serving at http://HOST:PORT/``, once the page answers, and stops on
 Ctrl-C or SIGTERM: ``serve.shutdown()``, then ``ray.shutdown()`` for a Ray this command started
-(its GCS, raylet and workers end with it; a cluster it joined keeps running, without the app).
+(its GCS, raylet and workers end with it); on a cluster it joined, only this application is
+deleted (the cluster, its Serve and other applications keep running).
 """
 
 from __future__ import annotations
@@ -86,7 +87,10 @@ def _serve_command(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
         try:
-            serve.shutdown()
+            if started:
+                serve.shutdown()
+            else:  # a cluster we joined: its Serve and other applications keep running
+                serve.delete(APP_NAME)
         finally:
             if started:
                 ray.shutdown()
