@@ -142,14 +142,14 @@ def test_a_replica_refuses_weights_other_than_the_page_s():
 
     from resnet_viz.model.fingerprint import weights_sha256
     from resnet_viz.probe.lesion import lesion
-    from resnet_viz.serve.ray_workers import ModelWorker, WeightsMismatch
+    from resnet_viz.serve.ray_workers import ModelWorker, WeightsMismatchError
 
     from .support import TEST_LAYOUT, random_model
 
     worker = ModelWorker("random", "cpu", "fp32", TEST_LAYOUT, 1, 0)
     sha = weights_sha256(random_model(ARCH))
     assert worker.check(ARCH, sha) == sha
-    with pytest.raises(WeightsMismatch, match="SHA-256"):
+    with pytest.raises(WeightsMismatchError, match="SHA-256"):
         worker.check(ARCH, "0" * 64)
     with pytest.raises(ValueError, match="not model work"):  # only the library's model functions run there
         worker.run(ARCH, sha, print, (), {})

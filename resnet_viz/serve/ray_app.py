@@ -162,7 +162,7 @@ def _replica_lost() -> tuple[type[BaseException], ...]:
 
 
 def _unwrap(exc: BaseException) -> BaseException:
-    """The replica's own exception (a UserError, an image error, a WeightsMismatch), not Ray's wrapper."""
+    """The replica's own exception (a UserError, an image error, a WeightsMismatchError), not Ray's wrapper."""
     from ray.exceptions import RayTaskError
 
     if isinstance(exc, RayTaskError) and isinstance(exc.cause, BaseException):
@@ -278,7 +278,7 @@ class RemoteExplorer(Explorer):
 
     def wait_ready(self, arch: str, timeout_s: float = 300) -> None:
         """A replica of each deployment has loaded ``arch`` with the page's weights (else raises
-        WeightsMismatch); every other replica checks its own at its first request."""
+        WeightsMismatchError); every other replica checks its own at its first request."""
         sha = self.weights_hash(arch)
         deadline = time.monotonic() + timeout_s
         for handle in (self.model_handle, self.slow_handle):

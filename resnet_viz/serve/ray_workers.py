@@ -12,7 +12,7 @@
 Replicas load their weights themselves, by architecture and weights name (nothing large is
 pickled), and check that they got the page's weights (the SHA-256 over the weights,
 :func:`~resnet_viz.model.fingerprint.weights_sha256`): a mismatch refuses every request with a
-:class:`WeightsMismatch` that names both hashes. Only the functions in :data:`ALLOWED` run: a
+:class:`WeightsMismatchError` that names both hashes. Only the functions in :data:`ALLOWED` run: a
 request names one of them, never code of its own.
 """
 
@@ -37,7 +37,7 @@ from ..trust.report import trust_report
 from .explorer import analysis_parts
 from .registry import ModelRegistry
 
-__all__ = ["ALLOWED", "ANALYZE_BATCH", "ModelWorker", "SlowWorker", "WeightsMismatch"]
+__all__ = ["ALLOWED", "ANALYZE_BATCH", "ModelWorker", "SlowWorker", "WeightsMismatchError"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ ALLOWED: frozenset[Callable[..., Any]] = frozenset(
 ANALYZE_BATCH = 8  # as the in-process AnalyzeBatcher's max_batch
 
 
-class WeightsMismatch(RuntimeError):
+class WeightsMismatchError(RuntimeError):
     """A replica loaded other weights than the page's (another file, another version)."""
 
 
@@ -67,7 +67,7 @@ class _Replica:
             if mine is None:
                 mine = self._checked[arch] = weights_sha256(self.registry.get(arch).model)
         if mine != sha256:
-            raise WeightsMismatch(
+            raise WeightsMismatchError(
                 f"a model replica loaded {arch} weights {self.registry.weights!r} with SHA-256 {mine[:16]}..., "
                 f"the page has {sha256[:16]}...: every node must have the same weights file"
             )

@@ -48,7 +48,7 @@ class PageIngress:
         self.demo = page.build_demo(opts.arch, explorer=self.explorer)
         # Blocking calls on handles must not run on the replica's event loop: a thread waits for them.
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pool.submit(self.explorer.wait_ready, opts.arch).result()  # raises WeightsMismatch
+            pool.submit(self.explorer.wait_ready, opts.arch).result()  # raises WeightsMismatchError
         self.demo.launch(prevent_thread_lock=True, quiet=True, **page.launch_kwargs(opts.host, opts.port))
         self.url = f"http://{opts.host}:{opts.port}/"
         log.info("resnet-viz page at %s", self.url)
@@ -62,7 +62,7 @@ class PageIngress:
         return self.url
 
     async def __call__(self, request: Any) -> str:
-        return f"resnet-viz: the page is at {self.url}\n"  # Serve's proxy, where enabled, only points there
+        return self.url  # Serve's proxy, where enabled, only points to the page
 
     def __del__(self) -> None:
         demo = getattr(self, "demo", None)
