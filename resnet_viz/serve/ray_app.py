@@ -130,7 +130,8 @@ def build_app(options: ServeOptions, page_cls: type) -> Any:
         resources = ray.cluster_resources() if ray.is_initialized() else {"CPU": 2.0}
         chosen = placement(options.model_replicas, options.slow_replicas, resources.get("CPU", 1.0),
                            resources.get("GPU", 0.0))
-        options = options.replace(cpus=chosen.cpus, gpus=chosen.gpus, threads=chosen.threads,
+        on_gpu = options.device == "auto" and chosen.device == "cuda" or options.device.startswith("cuda")
+        options = options.replace(cpus=chosen.cpus, gpus=chosen.gpus if on_gpu else 0.0, threads=chosen.threads,
                                   device=chosen.device if options.device == "auto" else options.device)
     actor = {"num_cpus": options.cpus, "num_gpus": options.gpus or 0}
     worker_args = (options.weights, options.device, options.precision, options.layout, options.max_models,
