@@ -3,8 +3,10 @@ the model work the tabs ask for (analysis, explanations, lab measurements).
 
 The tabs (``resnet_viz/ui/``) turn these results into pictures and words; this module knows
 nothing about Gradio, so every computation can be tested by calling it directly. Work on a
-model goes through the registry's gate: short work with ``registry.lease``, slow attributions
-with ``registry.long_lease``, stepping aside for short requests between their batches.
+model goes through two methods, :meth:`Explorer.run` (short work, the registry's ``lease``) and
+:meth:`Explorer.run_slow` (slow work under ``long_lease``, stepping aside for short requests
+between its batches): the seam a distributed explorer overrides to run the same library functions
+on model replicas (:mod:`resnet_viz.serve.ray_app`).
 """
 
 from __future__ import annotations
@@ -160,15 +162,8 @@ class Explorer:
             picture = self.picture(image, arch)  # decoded before taking the model, which others may be waiting for
         except ImageError as exc:  # said in the visitor's language (str() of an ImageError is Pillow's English)
             raise UserError("error_image", lang, reason=exc) from None
-        with self.registry.lease(arch) as model:
-            report, tensors = analyze(model, picture, top_k=5, return_tensors=True)
-        return Analysis(
-            arch=arch,
-            report=report,
-            input=tensors.input,
-            crop=tensors.crop,
-            stages={name: t.to(torch.float16) for name, t in tensors.stages.items()},
-        )
+        report, input, crop, stages = self.run(arch, analysis_parts, picture)
+        return Analysis(arch=arch, report=report, input=input, crop=crop, stages=stages)
 
     def analyze(self, image: str | None, arch: str, session_id: str, lang: str = "en") -> Session:
         """Model. Analyse the visitor's photo; their session keeps the result for re-rendering."""
@@ -187,14 +182,44 @@ class Explorer:
             shared = self._examples[key]
         return self._keep(session_id, shared, lang)
 
+    # --- the model work: where it runs --------------------------------------------------------
+
+    def run(self, arch: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Model (short). ``fn(model, *args, **kwargs)`` with ``arch``'s model leased.
+
+        Every short computation goes through here, so an explorer whose models live elsewhere
+        (model replicas on Ray Serve) overrides this one method and runs the same ``fn``."""
+        with self.registry.lease(arch) as model:
+            return fn(model, *args, **kwargs)
+
+    def run_slow(
+        self, arch: str, fn: Callable[..., Any], *args: Any, cancel: threading.Event | None = None,
+        cancelled: str = "", progress: Progress | None = None, **kwargs: Any,
+    ) -> Any:
+        """Model (long). ``fn(model, *args, progress=..., **kwargs)`` holding the model batch by
+        batch: the callback it gets reports ``progress``, lets short requests go first and raises
+        ``Cancelled(cancelled)`` once ``cancel`` is set (also while the run still waits)."""
+        with (
+            cancellable(cancel if cancel is not None else threading.Event(), cancelled) as stop_if_cancelled,
+            self.registry.long_lease(arch) as (model, lease),
+        ):
+
+            def between_slices(fraction: float) -> None:
+                if progress is not None:
+                    progress(fraction)
+                stop_if_cancelled()
+                lease.pause_for_short()
+
+            stop_if_cancelled()
+            return fn(model, *args, progress=between_slices, **kwargs)
+
     # --- results derived from one analysis, computed once and shared ---------------------------
 
     def channel_weights(self, session: Session) -> dict[str, torch.Tensor]:
         """Model (once per analysis). Grad-CAM channel weights of every stage for the top-1 class."""
 
         def compute() -> dict[str, torch.Tensor]:
-            with self.registry.lease(session.arch) as model:
-                return channel_weights(model, session.analysis.input)[0]
+            return self.run(session.arch, channel_weights, session.analysis.input)[0]
 
         return session.analysis.derived("channel_weights", compute)
 
@@ -202,8 +227,7 @@ class Explorer:
         """Model (once per analysis). Grad-CAM at C2..C5 for the top-1 class (its C5 map is Grad-CAM C5)."""
 
         def compute() -> dict[str, Any]:
-            with self.registry.lease(session.arch) as model:
-                return run_attribution(model, session.analysis.input, "gradcam_ladder")
+            return self.run(session.arch, run_attribution, session.analysis.input, "gradcam_ladder")
 
         return session.analysis.derived("ladder", compute)
 
@@ -211,8 +235,7 @@ class Explorer:
         """Model (once per analysis). Gradient flow for the top-1 class vs the plain twin."""
 
         def compute() -> dict[str, Any]:
-            with self.registry.lease(session.arch) as model:
-                return gradient_flow(model, session.analysis.input)
+            return self.run(session.arch, gradient_flow, session.analysis.input)
 
         return session.analysis.derived("gradient_flow", compute)
 
@@ -239,13 +262,12 @@ class Explorer:
             return self.ladder(session)
         x = session.analysis.input
         if spec.cost == "fast":
-            with self.registry.lease(session.arch) as model:
-                result = run_attribution(model, x, method, target=target, stage=stage, progress=progress, **options)
-            return result
+            return self.run(session.arch, run_attribution, x, method, target=target, stage=stage, progress=progress,
+                            **options)
         started = time.perf_counter()
-        with self._slow_run(session, tr("cancelled", method=spec.name()), progress) as (model, between_batches):
-            result = run_attribution(model, x, method, target=target, stage=stage, progress=between_batches, **options
-            )
+        result = self.run_slow(session.arch, run_attribution, x, method, target=target, stage=stage,
+                               cancel=session.cancel, cancelled=tr("cancelled", method=spec.name()), progress=progress,
+                               **options)
         images = spec.evaluations(result["options"])
         self._learn(session.arch, spec.backward, (time.perf_counter() - started) / images)
         return result
@@ -296,18 +318,17 @@ class Explorer:
         spec = method_spec(method)
         checked = method if spec.comparable else "gradcam"
         what = tr("trust_cancelled", method=spec.name())
-        with self._slow_run(session, what, progress) as (model, between_batches):
-            return trust_report(model, session.analysis.input, [checked], target=target, progress=between_batches,
-                                **self.trust_settings)
+        return self.run_slow(session.arch, trust_report, session.analysis.input, [checked], target=target,
+                             cancel=session.cancel, cancelled=what, progress=progress, **self.trust_settings)
 
     def compare_all(self, session: Session, target: int | None = None, *, progress: Progress | None = None):
         """Model (long). The trust report of every method with one map (``compare_methods``, by
-        default :data:`~resnet_viz.trust.report.COMPARABLE_METHODS`) for ``target`` on the session's photo, the baselines computed once: the "Compare all
-        methods" table. Held and cancelled like :meth:`trust`."""
-        what = tr("trust_compare_cancelled")
-        with self._slow_run(session, what, progress) as (model, between_batches):
-            return trust_report(model, session.analysis.input, self.compare_methods, target=target,
-                                progress=between_batches, **self.trust_settings)
+        default :data:`~resnet_viz.trust.report.COMPARABLE_METHODS`) for ``target`` on the session's
+        photo, the baselines computed once: the "Compare all methods" table. Held and cancelled like
+        :meth:`trust`."""
+        return self.run_slow(session.arch, trust_report, session.analysis.input, list(self.compare_methods),
+                             target=target, cancel=session.cancel, cancelled=tr("trust_compare_cancelled"),
+                             progress=progress, **self.trust_settings)
 
     def expected_compare_seconds(self, session: Session) -> float:
         """About how long :meth:`compare_all` takes here: measured as about 1,800 bare forwards of
@@ -361,8 +382,7 @@ class Explorer:
         else by three steps run now, once per arch and stage), times the number of steps."""
         key = (session.arch, stage)
         if key not in self._step_seconds:
-            with self.registry.lease(session.arch) as model:
-                probe = visualize_channel(model, stage, 0, **{**self.feature_vis, "steps": 3})
+            probe = self.run(session.arch, visualize_channel, stage, 0, **{**self.feature_vis, "steps": 3})
             self._step_seconds[key] = probe.timing_ms["per_step"] / 1000
         return self._step_seconds[key] * self.feature_vis["steps"]
 
@@ -391,11 +411,15 @@ class Explorer:
 
     def lesion_sweep(self, session: Session) -> dict[str, Any]:
         """Model. Each block's residual branch removed in turn."""
-        with self.registry.lease(session.arch) as model:
-            return lesion(model, session.analysis.input)
+        return self.run(session.arch, lesion, session.analysis.input)
 
     def scaled(self, session: Session, scales: Mapping[str, float]) -> dict[str, Any]:
         """Model. Top-5 with residual branches scaled (by stage or block), beside the intact top-5."""
-        with self.registry.lease(session.arch) as model:
-            return lesion(model, session.analysis.input, scales=dict(scales))
+        return self.run(session.arch, lesion, session.analysis.input, scales=dict(scales))
 
+
+def analysis_parts(model: torch.nn.Module, picture: Image.Image) -> tuple[Any, torch.Tensor, Image.Image, dict]:
+    """What a session keeps of one forward: the report, the input tensor, the crop, and the C1..C5
+    maps in float16 (made where the model runs, so a model replica sends half the bytes)."""
+    report, tensors = analyze(model, picture, top_k=5, return_tensors=True)
+    return report, tensors.input, tensors.crop, {name: t.to(torch.float16) for name, t in tensors.stages.items()}

@@ -59,10 +59,9 @@ class Endpoints:
             return self.explorer.picture(image, arch)
 
     def _run(self, fn: Callable, image: str | None, arch: str, lang: str, *args: Any, **kwargs: Any) -> Any:
-        """``fn(model, picture, ...)`` with the model leased."""
+        """``fn(model, picture, ...)`` with the model leased (wherever the explorer runs its models)."""
         picture = self._picture(image, arch, lang)
-        with self.explorer.registry.lease(arch) as model:
-            return fn(model, picture, *args, **kwargs)
+        return self.explorer.run(arch, fn, picture, *args, **kwargs)
 
     def analyze(self, image: str | None, arch: str, lang: str = "en") -> dict[str, Any]:
         """:func:`resnet_viz.analyze`'s JSON (batched with concurrent requests)."""
@@ -82,9 +81,7 @@ class Endpoints:
         if METHOD_SPECS[method].cost == "fast":
             return attribution_json(self._run(attribute, image, arch, lang, method, **options))
         picture = self._picture(image, arch, lang)
-        with self.explorer.registry.long_lease(arch) as (model, lease):
-            result = attribute(model, picture, method, progress=lambda _: lease.pause_for_short(), **options)
-        return attribution_json(result)
+        return attribution_json(self.explorer.run_slow(arch, attribute, picture, method, **options))
 
     def gradient_flow(self, image: str | None, arch: str, target: str | int | None, lang: str = "en") -> dict[str, Any]:
         """:func:`resnet_viz.probe.gradient_flow`'s dict."""
