@@ -114,7 +114,7 @@ def runtime_env() -> dict[str, Any]:
     """Ships this checkout (the package and ``app.py``, the page's builder) to every replica."""
     return {
         "working_dir": str(ROOT),
-        "excludes": [".git", ".venv", "tests", "bench", "docs", "deploy", "**/__pycache__", "/*.npz", "/*.pt"]  # assets/ keeps its shipped lab networks,
+        "excludes": [".git", ".venv", "tests", "bench", "docs", "deploy", "**/__pycache__", "/*.npz", "/*.pt"],  # assets/ keeps its shipped lab networks
         "env_vars": {"GRADIO_ANALYTICS_ENABLED": "False"},
     }
 
