@@ -114,7 +114,9 @@ def runtime_env() -> dict[str, Any]:
     """Ships this checkout (the package and ``app.py``, the page's builder) to every replica."""
     return {
         "working_dir": str(ROOT),
-        "excludes": [".git", ".venv", "tests", "bench", "docs", "deploy", "**/__pycache__", "/*.npz", "/*.pt"],  # assets/ keeps its shipped lab networks
+        # Large files at the top of a checkout (an index, a checkpoint) stay home; assets/ keeps the
+        # lab's shipped networks (*.pt), which the page replica's data randomisation test reads.
+        "excludes": [".git", ".venv", "tests", "bench", "docs", "deploy", "**/__pycache__", "/*.npz", "/*.pt"],
         "env_vars": {"GRADIO_ANALYTICS_ENABLED": "False"},
     }
 
