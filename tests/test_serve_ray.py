@@ -291,3 +291,31 @@ def test_cancel_stops_a_slow_run_on_its_replica(served, tmp_path):
     finally:
         long.close()
         short.close()
+
+
+def test_the_degradation_lab_trains_from_a_ray_worker(served):
+    """The page replica is a Ray worker process: the lab's "spawn" child starts and trains from one
+    (spawn re-imports the parent's main module, which there is Ray's worker script)."""
+
+    @ray.remote(num_cpus=0)
+    def tiny_run_in_a_worker() -> tuple[str, str | None]:
+        import time as clock
+
+        from resnet_viz.degradation.experiment import DegradationConfig
+        from resnet_viz.serve.degradation_lab import DegradationLab
+
+        lab = DegradationLab(heartbeat_timeout_s=None)
+        try:
+            lab.start(DegradationConfig(depths=(8,), steps=20, batch_size=8, log_every=2, eval_every=10, eval_size=20,
+                                        final_train_size=20), "visitor")
+            deadline = clock.monotonic() + 150
+            while clock.monotonic() < deadline:
+                snap = lab.snapshot()
+                if snap is not None and not snap.active:
+                    return snap.state, snap.error
+                clock.sleep(0.2)
+            return "timeout", None
+        finally:
+            lab.close()
+
+    assert ray.get(tiny_run_in_a_worker.remote(), timeout=200) == ("finished", None)
