@@ -80,17 +80,24 @@ def compare_table(report: TrustReport, lang: str) -> dict[str, Any]:
     return {"headers": [tr(key, lang) for key in COMPARE_COLUMNS], "data": rows}
 
 
+def _heading_and_buttons(key: str, start_id: str, cancel_id: str) -> tuple[gr.Button, gr.Button]:
+    """A part's heading and help (catalogue keys ``<key>_heading``, ``<key>_help``) and its start
+    (``<key>_button``) and Cancel buttons."""
+    gr.Markdown(I18N(f"{key}_heading"))
+    gr.Markdown(I18N(f"{key}_help"))
+    with gr.Row():
+        start = gr.Button(I18N(f"{key}_button"), elem_id=start_id, scale=4)
+        cancel = gr.Button(I18N("cancel_button"), variant="secondary", size="sm", elem_id=cancel_id, scale=1)
+    return start, cancel
+
+
 def build(page: Page, method: gr.components.Component, target: gr.components.Component,
           read_target: Callable[[Any, str], tuple[int | None, str]], check_target: Callable[..., None]) -> None:
     """The part's components (in the current layout context) and its buttons; ``read_target`` and
     ``check_target(request, method, target)`` are the tab's own, so a class name is read and
     refused the same way."""
     explorer: Explorer = page.explorer
-    gr.Markdown(I18N("trust_heading"))
-    gr.Markdown(I18N("trust_help"))
-    with gr.Row():
-        check = gr.Button(I18N("trust_button"), elem_id="trust-button", scale=4)
-        cancel = gr.Button(I18N("cancel_button"), variant="secondary", size="sm", elem_id="trust-cancel", scale=1)
+    check, cancel = _heading_and_buttons("trust", "trust-button", "trust-cancel")
     badge = gr.Markdown(elem_id="trust-badge")
     strip = gr.Image(show_label=False, format="png", interactive=False, elem_id="trust-strip", **TITLED)
     with gr.Row():
@@ -131,11 +138,7 @@ def _build_compare(page: Page, target: gr.components.Component,
                    read_target: Callable[[Any, str], tuple[int | None, str]], check_target: Callable[..., None]) -> None:
     """"Compare all methods on this photo": every method's check for the chosen class, one table."""
     explorer: Explorer = page.explorer
-    gr.Markdown(I18N("trust_compare_heading"))
-    gr.Markdown(I18N("trust_compare_help"))
-    with gr.Row():
-        start = gr.Button(I18N("trust_compare_button"), elem_id="trust-compare-button", scale=4)
-        cancel = gr.Button(I18N("cancel_button"), variant="secondary", size="sm", elem_id="trust-compare-cancel", scale=1)
+    start, cancel = _heading_and_buttons("trust_compare", "trust-compare-button", "trust-compare-cancel")
     note = gr.Markdown(elem_id="trust-compare-note")
     # Numbers in their columns (the header menu's sort treats them as numbers); the headers come with the values.
     table = gr.Dataframe(interactive=False, wrap=True, datatype=["str", "str", "number", "number", "number"],
