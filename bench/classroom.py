@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
 from gradio_client import Client, handle_file
 from PIL import Image, ImageOps
 
@@ -91,7 +92,7 @@ def _photo_facts(model: Any, path: Path) -> Photo:
     report, tensors = analyze(model, picture, return_tensors=True)
     stages = {}
     for row in report.stages:
-        tensor = tensors.stages[row["name"]].float()  # (C, H, W)
+        tensor = tensors.stages[row["name"]].to(torch.float16).float()  # (C, H, W), as a session keeps it
         stages[row["name"]] = StageFacts(rank_channels(tensor, 32)[0], tuple(tensor.amax(dim=(1, 2)).tolist()),
                                          100 * row["zero_fraction"])
     top = report.predictions[0]
