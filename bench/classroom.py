@@ -134,7 +134,8 @@ def make_photos(count: int, arch: str, folder: Path, seed: int = 0) -> tuple[lis
 class Plan:
     """What one student does: when they arrive, how long they think before each action, their
     photo, their slow method (None, "occlusion" or "feature vis"), and whether they wait for a
-    burst (``burst_at``: seconds after the class starts) to run it, thinking no longer."""
+    burst (``burst_at``: seconds after the class starts, and every other burst student ready) to
+    run it, thinking no longer."""
 
     student: int
     arrival: float
@@ -239,9 +240,11 @@ def _attribution_match(result: dict, photo: Photo, raw: tuple[float, float] | No
 
 class Student:
     def __init__(self, plan: Plan, photo: Photo, example: Photo, url: str, arch: str, t0: float,
-                 records: list[Record], lock: threading.Lock, channel: int, timeout: float) -> None:
+                 records: list[Record], lock: threading.Lock, channel: int, timeout: float,
+                 burst: threading.Barrier | None = None) -> None:
         self.plan, self.photo, self.example, self.url, self.arch = plan, photo, example, url, arch
         self.t0, self.records, self.lock, self.channel, self.timeout = t0, records, lock, channel, timeout
+        self.burst = burst
         self.client: Client | None = None
         self.events: PageEvents | None = None
 
@@ -320,7 +323,9 @@ class Student:
         try:
             for number, (kind, event, fn) in enumerate(steps):
                 if kind == "slow" and plan.burst_at is not None:
-                    self._sleep_until(plan.burst_at)  # no thinking: the burst's methods start together
+                    self._sleep_until(plan.burst_at)  # no thinking: the burst's methods start together,
+                    if self.burst is not None:  # once every burst student is ready
+                        self.burst.wait(timeout=self.timeout)
                 elif number:
                     time.sleep(next(think, 2.0))
                 if not self._action(kind, event, fn) and kind in ("page open", "upload/analyse"):
@@ -336,8 +341,10 @@ def run_class(url: str, arch: str, class_plans: list[Plan], photos: list[Photo],
     records: list[Record] = []
     lock = threading.Lock()
     t0 = time.perf_counter() + 0.5
+    bursting = sum(p.burst_at is not None for p in class_plans)
+    burst = threading.Barrier(bursting) if bursting else None
     students = [Student(p, photos[p.student], example, url, arch, t0, records, lock,
-                        channels() if p.slow == "feature vis" else 0, timeout) for p in class_plans]
+                        channels() if p.slow == "feature vis" else 0, timeout, burst) for p in class_plans]
     threads = [threading.Thread(target=s.run, daemon=True) for s in students]
     for thread in threads:
         thread.start()
