@@ -1,7 +1,7 @@
 """A real class on the explorer: `python app.py` against `python -m resnet_viz serve` (Ray Serve).
 
     python -m bench.bench_class [--students 30] [--sizes 5,10,20,30] [--arch resnet18] [--setups app,serve]
-                                [--model-replicas 2] [--slow-replicas 1] [--code DIR] [--json OUT]
+                                [--model-replicas 2] [--slow-replicas 1] [--code DIR] [--burst-class N] [--json OUT]
 
 N students, each in their own gradio_client session (see bench/classroom.py for what each action
 is as the page's events): open the page, upload a photo of their own, switch stages twice, one
@@ -25,8 +25,9 @@ and measured in this order:
    flight, so one replica works at a time): analyses per second.
 
 Defaults to ResNet-18 with random weights (the same computation as ImageNet weights), so that a
-class of 30 fits this project's 2-core CPU; where Ray Serve runs, its controller, proxy and the
-Gradio ingress share those cores with the model replicas and with this script's students.
+class of 30 fits this project's 2-core CPU; where Ray Serve runs, Ray's GCS, raylet and Serve
+controller and the Gradio page replica share those cores with the model replicas and with this
+script's students: one machine is the worst case for Ray.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class Setup:
         replicas = ("--model-replicas", str(args.model_replicas), "--slow-replicas", str(args.slow_replicas))
         self.options = () if name == "app" else replicas
         self.command = ("python app.py" if name == "app" else "python -m resnet_viz serve") + \
-            f" --arch {args.arch} --weights random" + ("" if name == "app" else " " + " ".join(replicas))
+            f" --arch {args.arch} --weights random" + (" --device cpu" if name == "app" else " " + " ".join(replicas))
         self.stopped = ""
 
     def start(self) -> tuple[Any, str]:
