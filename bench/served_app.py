@@ -1,7 +1,8 @@
 """The app as a visitor meets it: started as its own server process, called over plain HTTP.
 
 Benchmarks that measure the running app start ``python app.py --weights random`` (the same
-computation as ImageNet weights) with :func:`start_app` and call it with :class:`AppClient`:
+computation as ImageNet weights) with :func:`start_app` (or the Ray Serve deployment,
+``python -m resnet_viz serve``, with :func:`start_serve`) and call it with :class:`AppClient`:
 Gradio's REST API (upload once, then ``POST /gradio_api/call/<name>`` and read the event stream),
 lighter than gradio_client, so a load test measures the app rather than the client.
 :class:`QueueSession` joins events on Gradio's queue as one session of its choosing, as a page
@@ -10,17 +11,23 @@ lighter than gradio_client, so a load test measures the app rather than the clie
 
 from __future__ import annotations
 
+import collections
 import json
+import os
+import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import httpx
 
-__all__ = ["PHOTOS", "ROOT", "AppClient", "QueueSession", "default_data", "free_port", "start_app", "stop_app", "wait_for"]
+__all__ = ["PHOTOS", "ROOT", "AppClient", "QueueSession", "default_data", "free_port", "start_app", "start_serve", "stop_app",
+           "stop_serve", "wait_for"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = [ROOT / "assets" / name for name in ("coffee.png", "rocket.jpg", "astronaut.png", "chelsea.png")]
@@ -60,6 +67,73 @@ def start_app(code: Path = ROOT, *options: str, arch: str = "resnet50") -> tuple
 def stop_app(server: subprocess.Popen) -> None:
     server.terminate()
     server.wait(timeout=30)
+
+
+READY = re.compile(r"resnet-viz serving at (http\S+)")
+
+
+def start_serve(code: Path = ROOT, *options: str, arch: str = "resnet50", seconds: float = 300) -> tuple[subprocess.Popen, str]:
+    """``python -m resnet_viz serve`` from the checkout at ``code`` on a free port, random weights,
+    in a process group of its own: (process, url) once it printed ``resnet-viz serving at URL``.
+
+    Its output is read by a thread (the last 40 lines are kept in ``process.tail`` for errors);
+    RuntimeError, with that tail, if it exits or is not ready within ``seconds``."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "resnet_viz", "serve", "--port", str(port), "--arch", arch, "--weights", "random", *options],
+        cwd=code, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    tail: collections.deque[str] = collections.deque(maxlen=40)
+    found: dict[str, str] = {}
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in server.stdout:
+            tail.append(line.rstrip())
+            match = READY.search(line)
+            if match and not ready.is_set():
+                found["url"] = match[1].replace("0.0.0.0", "127.0.0.1")
+                ready.set()
+        ready.set()  # the output ended: it exited
+
+    threading.Thread(target=read, daemon=True).start()
+    server.tail = tail  # type: ignore[attr-defined]
+    if not ready.wait(seconds) or "url" not in found:
+        stop_serve(server)
+        raise RuntimeError(f"resnet_viz serve was not ready within {seconds:.0f} s:\n" + "\n".join(tail))
+    url = found["url"] if found["url"].endswith("/") else found["url"] + "/"
+    return server, url
+
+
+def _group(pgid: int) -> list[int]:
+    """The processes still in process group ``pgid`` (from /proc)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            members.append(int(stat.parent.name))
+    return members
+
+
+def stop_serve(server: subprocess.Popen, seconds: float = 120) -> tuple[float, list[int]]:
+    """SIGTERM, as Ctrl-C's cousin would; waits up to ``seconds``. Returns (seconds it took to
+    exit, the processes of its group still alive once it had exited: orphans, which are then killed)."""
+    began = time.perf_counter()
+    server.terminate()
+    try:
+        server.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+    took = time.perf_counter() - began
+    time.sleep(1.0)
+    left = _group(server.pid)
+    if left:
+        os.killpg(server.pid, signal.SIGKILL)  # only this server's own group, which this module started
+    return took, left
 
 
 class AppClient:
