@@ -53,7 +53,7 @@ def _stop_and_check(server: subprocess.Popen, sig: int) -> None:
     below = _descendants(server.pid)
     assert below, "a local Ray runs below the server"
     server.send_signal(sig)
-    assert server.wait(timeout=60) == 0
+    assert server.wait(timeout=120) == 0  # serve.shutdown() then the local Ray's own shutdown
     deadline = time.monotonic() + 20
     while _alive(below) and time.monotonic() < deadline:
         time.sleep(0.25)

@@ -53,6 +53,10 @@ __all__ = ["Placement", "RemoteExplorer", "ServeOptions", "build_app", "placemen
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: resnet_viz/ and app.py (the page's builder)
+# A replica being stopped gets this long to finish its requests (with Serve's default, 20 s, Ctrl-C
+# of `serve run` once outlasted the CLI test's minute in CI): an analysis takes well under a second,
+# and a slow run's visitor is told to try again.
+GRACE_S = 5.0
 PAGE_CPUS = 0.25  # the page replica: Gradio's server and decoding uploads; its model work runs elsewhere
 
 
@@ -140,16 +144,16 @@ def build_app(options: ServeOptions, page_cls: type) -> Any:
                    options.threads)
     model = serve.deployment(ModelWorker, name="Model").options(
         num_replicas=options.model_replicas, max_ongoing_requests=options.model_ongoing,
-        max_queued_requests=options.max_queued, ray_actor_options=actor,
+        max_queued_requests=options.max_queued, ray_actor_options=actor, graceful_shutdown_timeout_s=GRACE_S,
     ).bind(*worker_args)
     slow = serve.deployment(SlowWorker, name="Slow").options(
         num_replicas=options.slow_replicas, max_ongoing_requests=options.slow_ongoing,
-        max_queued_requests=options.max_queued, ray_actor_options=actor,
+        max_queued_requests=options.max_queued, ray_actor_options=actor, graceful_shutdown_timeout_s=GRACE_S,
     ).bind(*worker_args)
     page = serve.deployment(page_cls, name="Page").options(
         num_replicas=1,  # Gradio's sessions and queue live in this process (see the module's docstring)
         ray_actor_options={"num_cpus": PAGE_CPUS, "resources": {"node:__internal_head__": 0.001}},
-        health_check_period_s=5,
+        health_check_period_s=5, graceful_shutdown_timeout_s=GRACE_S,
     ).bind(model, slow, dataclasses.asdict(options))
     return page
 
