@@ -15,6 +15,9 @@ from resnet_viz.trust.report import COMPARABLE_METHODS
 from resnet_viz.trust.sanity import VERDICT_KEYS
 from resnet_viz.ui.trust_panel import BADGES, compare_table, trust_views
 
+# Cheap trust settings: the tests check what is drawn and said, not how fine the curves are.
+CHEAP = {"steps": "stages", "curve_steps": 4, "road": True, "percentiles": (30, 70), "seed": 0}
+
 
 def test_the_strip_shows_the_original_then_every_step():
     crop = Image.new("RGB", (224, 224), (120, 90, 60))
@@ -42,7 +45,7 @@ def test_the_charts_carry_the_band_the_curves_and_their_baselines():
 
 @pytest.mark.slow
 def test_a_check_of_the_session_photo_in_both_languages(registry, examples):
-    explorer = Explorer(registry)
+    explorer = Explorer(registry, trust=CHEAP)  # what is drawn, not how fine the curves are
     session = explorer.analyze(str(examples[0]), "resnet18", "teacher")
     report = explorer.trust(session, "gradcam")
     (name, checked), = report.methods.items()
@@ -59,8 +62,6 @@ def test_a_check_of_the_session_photo_in_both_languages(registry, examples):
     # The ladder has no single map: its check is Grad-CAM's at the last stage, its headline map.
     assert list(explorer.trust(session, "gradcam_ladder").methods) == ["gradcam"]
 
-
-CHEAP = {"steps": "stages", "curve_steps": 4, "road": True, "percentiles": (30, 70), "seed": 0}
 
 
 @pytest.mark.slow
